@@ -1,0 +1,50 @@
+#include <memory>
+#include <utility>
+
+#include "api/runtime.h"
+
+namespace cpprof::api {
+namespace {
+
+// A CPU profile request's window.
+class CpuCollection final : public http::Collection {
+ public:
+  CpuCollection(sources::CpuProfiler& cpu, std::shared_ptr<sources::CpuProfiler::Window> window)
+      : cpu_(cpu), window_(std::move(window)) {}
+  profile::Profile finish() override { return cpu_.finish(window_); }
+
+ private:
+  sources::CpuProfiler& cpu_;
+  std::shared_ptr<sources::CpuProfiler::Window> window_;
+};
+
+http::ProfileEntry cpu_entry(Runtime& rt) {
+  http::ProfileEntry entry;
+  entry.name = "profile";
+  entry.description =
+      "CPU profile. You can specify the duration in the seconds GET parameter. After you get "
+      "the profile file, use the go tool pprof command to investigate the profile.";
+  entry.default_seconds = 30;
+  sources::CpuProfiler* cpu = rt.cpu.get();
+  entry.open = [cpu](http::Refusal* refusal) -> std::unique_ptr<http::Collection> {
+    std::string error;
+    auto window = cpu->open_window(&error);
+    if (window == nullptr) {
+      refusal->status = 503;
+      refusal->message = "could not enable CPU profiling: " + error;
+      return nullptr;
+    }
+    return std::make_unique<CpuCollection>(*cpu, std::move(window));
+  };
+  return entry;
+}
+
+}  // namespace
+
+std::shared_ptr<const http::Registry> make_registry(Runtime& rt) {
+  auto registry = std::make_shared<http::Registry>();
+  registry->add(cpu_entry(rt));
+  return registry;
+}
+
+}  // namespace cpprof::api

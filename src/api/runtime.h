@@ -1,0 +1,28 @@
+// The process-wide state behind every cpprof::Server: one symbolizer, one
+// CPU sampler (there is one signal handler per process) and the registry
+// of profiles. Created on first use and never destroyed: cpprof's threads
+// may still run while the host's static destructors do, so nothing they
+// touch may go away before the process does.
+#pragma once
+
+#include <memory>
+
+#include "http/registry.h"
+#include "sources/cpu/cpu_profiler.h"
+#include "symbolize/symbolizer.h"
+
+namespace cpprof::api {
+
+struct Runtime {
+  symbolize::Symbolizer symbolizer;
+  std::unique_ptr<sources::CpuProfiler> cpu;
+  std::shared_ptr<const http::Registry> registry;
+};
+
+// The runtime; the first call fixes the CPU rate (`cpu_hz`). Thread-safe.
+Runtime& runtime(int cpu_hz);
+
+// The registry entries of every profile cpprof serves.
+std::shared_ptr<const http::Registry> make_registry(Runtime& rt);
+
+}  // namespace cpprof::api

@@ -1,0 +1,92 @@
+#include "cpprof/server.h"
+
+#include <unistd.h>
+
+#include <string>
+#include <utility>
+
+#include "api/address.h"
+#include "api/log.h"
+#include "api/runtime.h"
+#include "capture/thread_table.h"
+#include "http/server.h"
+#include "sources/threads/internal_thread.h"
+
+namespace cpprof {
+
+struct Server::Impl {
+  std::string error;
+  std::string host;
+  std::unique_ptr<http::Server> http;
+};
+
+namespace {
+
+std::vector<std::pair<std::string, std::string>> index_stats(api::Runtime& rt) {
+  sources::CpuStats cpu = rt.cpu->stats();
+  int64_t threads = 0;
+  int64_t own = 0;
+  for (capture::ThreadSlot& slot : capture::thread_table()) {
+    if (slot.tid.load(std::memory_order_relaxed) == 0) continue;
+    (slot.internal.load(std::memory_order_relaxed) ? own : threads) += 1;
+  }
+  return {
+      {"threads (known to cpprof)", std::to_string(threads)},
+      {"cpprof's own threads", std::to_string(own)},
+      {"CPU sampling rate", std::to_string(1000000000 / rt.cpu->period_ns()) + " Hz"},
+      {"CPU profiles in progress", std::to_string(cpu.windows_open)},
+      {"CPU samples taken", std::to_string(cpu.samples)},
+      {"CPU samples dropped", std::to_string(cpu.dropped)},
+      {"cpprof's sample buffer", std::to_string(cpu.ring_bytes / 1024) + " KiB"},
+  };
+}
+
+}  // namespace
+
+Server::Server(Options options) : impl_(std::make_unique<Impl>()) {
+  api::HostPort where;
+  if (!api::parse_host_port(options.address, &where, &impl_->error)) {
+    api::log_line(options.log, "not serving: " + impl_->error);
+    return;
+  }
+  api::Runtime& rt = api::runtime(options.cpu_hz);
+
+  http::ServerConfig config;
+  config.host = where.host;
+  config.port = where.port;
+  config.allow_remote = options.allow_remote;
+  config.token = options.token;
+  config.spawn_thread = [](std::string name, std::function<void()> body) {
+    return sources::spawn_internal_thread(std::move(name), std::move(body));
+  };
+  config.symbol_name = [&rt](uint64_t address) -> std::string {
+    std::vector<symbolize::Frame> frames = rt.symbolizer.symbolize(address);
+    return frames.empty() ? std::string() : frames.back().function;
+  };
+  config.index_stats = [&rt] { return index_stats(rt); };
+
+  impl_->host = where.host;
+  impl_->http = std::make_unique<http::Server>(std::move(config), rt.registry);
+  if (!impl_->http->start(&impl_->error)) {
+    impl_->http.reset();
+    api::log_line(options.log, "not serving: " + impl_->error);
+    return;
+  }
+  api::log_line(options.log, "serving " + url() + " (pid " + std::to_string(getpid()) + ")");
+}
+
+Server::~Server() {
+  if (impl_->http) impl_->http->stop();
+}
+
+bool Server::ok() const { return impl_->http != nullptr; }
+const std::string& Server::error() const { return impl_->error; }
+uint16_t Server::port() const { return impl_->http ? impl_->http->port() : 0; }
+
+std::string Server::url() const {
+  bool v6 = impl_->host.find(':') != std::string::npos;
+  std::string host = v6 ? "[" + impl_->host + "]" : impl_->host;
+  return "http://" + host + ":" + std::to_string(port()) + "/debug/pprof/";
+}
+
+}  // namespace cpprof

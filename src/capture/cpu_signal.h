@@ -1,0 +1,23 @@
+// The CPU-profiling signal handler. Everything it calls is async-signal-safe
+// and allocation-free: it reads the interrupted registers, walks the frame
+// pointers inside the thread's stack and pushes one RawSample into the ring.
+#pragma once
+
+#include "capture/sample_ring.h"
+
+namespace cpprof::capture {
+
+// Installs the handler for `signo` (once; later calls only change the ring)
+// and sends samples to `ring`. The handler stays installed for the life of
+// the process: removing it while a timer signal is still pending would let
+// that signal's default action kill the host. Returns false if sigaction failed.
+bool install_cpu_signal_handler(int signo, SampleRing* ring);
+
+// While disabled, the handler returns at once (late signals after a window).
+void set_cpu_sampling_enabled(bool enabled);
+
+// Signals that arrived while enabled on threads cpprof does not sample
+// (its own), and signals seen in total; for the index page's own costs.
+uint64_t cpu_signals_seen();
+
+}  // namespace cpprof::capture

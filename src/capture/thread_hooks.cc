@@ -1,0 +1,135 @@
+#include "capture/thread_hooks.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "capture/signal_safe.h"
+
+namespace cpprof::capture {
+namespace {
+
+using StartRoutine = void* (*)(void*);
+using PthreadCreate = int (*)(pthread_t*, const pthread_attr_t*, StartRoutine, void*);
+
+struct StartRecord {
+  std::atomic<bool> busy{false};
+  StartRoutine routine = nullptr;
+  void* arg = nullptr;
+  bool internal = false;
+};
+
+constexpr int kStartRecords = 1024;
+constinit StartRecord g_records[kStartRecords];
+std::atomic<uint64_t> g_unhooked{0};
+std::atomic<void (*)(ThreadSlot*)> g_on_start{nullptr};
+std::atomic<void (*)(ThreadSlot*)> g_on_exit{nullptr};
+[[gnu::tls_model("initial-exec")]] constinit thread_local bool t_creating_internal = false;
+
+StartRecord* claim_record() {
+  for (StartRecord& record : g_records) {
+    bool expected = false;
+    if (!record.busy.load(std::memory_order_relaxed) &&
+        record.busy.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+      return &record;
+    }
+  }
+  return nullptr;
+}
+
+// Runs when the hooked thread leaves its start routine, however it leaves.
+class ExitGuard {
+ public:
+  explicit ExitGuard(ThreadSlot* slot) : slot_(slot) {}
+  ~ExitGuard() {
+    if (slot_ == nullptr) return;
+    if (auto on_exit = g_on_exit.load(std::memory_order_acquire)) on_exit(slot_);
+    thread_table().release(slot_);
+    set_current_thread_slot(nullptr);
+  }
+  ExitGuard(const ExitGuard&) = delete;
+  ExitGuard& operator=(const ExitGuard&) = delete;
+
+ private:
+  ThreadSlot* slot_;
+};
+
+void* hooked_thread_start(void* raw) {
+  auto* record = static_cast<StartRecord*>(raw);
+  StartRoutine routine = record->routine;
+  void* arg = record->arg;
+  bool internal = record->internal;
+  record->busy.store(false, std::memory_order_release);
+
+  ThreadSlot* slot = register_current_thread(internal);
+  if (slot != nullptr) slot->hooked.store(true, std::memory_order_release);
+  ExitGuard guard(slot);
+  if (auto on_start = g_on_start.load(std::memory_order_acquire)) on_start(slot);
+  return routine(arg);
+}
+
+PthreadCreate real_pthread_create() {
+  static PthreadCreate real = reinterpret_cast<PthreadCreate>(dlsym(RTLD_NEXT, "pthread_create"));
+  return real;
+}
+
+}  // namespace
+
+void set_thread_hooks(ThreadHooks hooks) {
+  g_on_start.store(hooks.on_start, std::memory_order_release);
+  g_on_exit.store(hooks.on_exit, std::memory_order_release);
+}
+
+InternalThreadScope::InternalThreadScope() : previous_(t_creating_internal) {
+  t_creating_internal = true;
+}
+InternalThreadScope::~InternalThreadScope() { t_creating_internal = previous_; }
+
+ThreadSlot* register_current_thread(bool internal) {
+  ThreadSlot* slot = thread_table().register_thread(current_tid());
+  if (slot == nullptr) return nullptr;
+  if (internal) slot->internal.store(true, std::memory_order_release);
+  slot->pthread.store(static_cast<uint64_t>(pthread_self()), std::memory_order_relaxed);
+  record_current_stack_bounds(slot);
+  set_current_thread_slot(slot);
+  return slot;
+}
+
+void record_current_stack_bounds(ThreadSlot* slot) {
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
+  void* addr = nullptr;
+  size_t size = 0;
+  if (pthread_attr_getstack(&attr, &addr, &size) == 0 && addr != nullptr) {
+    slot->stack_lo.store(reinterpret_cast<uintptr_t>(addr), std::memory_order_relaxed);
+    slot->stack_hi.store(reinterpret_cast<uintptr_t>(addr) + size, std::memory_order_release);
+  }
+  pthread_attr_destroy(&attr);
+}
+
+uint64_t unhooked_thread_starts() { return g_unhooked.load(std::memory_order_relaxed); }
+
+}  // namespace cpprof::capture
+
+// The interposer itself: exported with default visibility so that it wins
+// symbol resolution over libc's when the library is linked or preloaded.
+extern "C" [[gnu::visibility("default")]] int pthread_create(pthread_t* thread,
+                                                             const pthread_attr_t* attr,
+                                                             void* (*routine)(void*), void* arg) {
+  using namespace cpprof::capture;
+  PthreadCreate real = real_pthread_create();
+  if (real == nullptr) return EAGAIN;
+  StartRecord* record = claim_record();
+  if (record == nullptr) {
+    g_unhooked.fetch_add(1, std::memory_order_relaxed);
+    return real(thread, attr, routine, arg);
+  }
+  record->routine = routine;
+  record->arg = arg;
+  record->internal = t_creating_internal;
+  int rc = real(thread, attr, hooked_thread_start, record);
+  if (rc != 0) record->busy.store(false, std::memory_order_release);
+  return rc;
+}

@@ -1,0 +1,48 @@
+// Interposed pthread_create: every thread started after the library loads
+// (std::thread included) registers itself in the ThreadTable before running
+// user code, and releases its slot when it exits, even via pthread_exit or
+// cancellation (a destructor in the start frame runs during forced unwinding).
+//
+// The start routine and argument travel to the new thread in a fixed pool
+// of start records (no allocation); if the pool is exhausted, the thread
+// starts unhooked and a /proc/self/task scan finds it later.
+#pragma once
+
+#include "capture/thread_table.h"
+
+namespace cpprof::capture {
+
+// Called on the new thread after it registered (slot may be nullptr when
+// the table is full) and on the exiting thread before its slot is released.
+// The CPU sampler uses them to arm and delete per-thread timers. Set once;
+// the functions must be safe to call from any thread at any time.
+struct ThreadHooks {
+  void (*on_start)(ThreadSlot* slot) = nullptr;
+  void (*on_exit)(ThreadSlot* slot) = nullptr;
+};
+void set_thread_hooks(ThreadHooks hooks);
+
+// While alive on a thread, threads it creates are marked as cpprof's own.
+class InternalThreadScope {
+ public:
+  InternalThreadScope();
+  ~InternalThreadScope();
+  InternalThreadScope(const InternalThreadScope&) = delete;
+  InternalThreadScope& operator=(const InternalThreadScope&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Registers the calling thread (if needed), marks it internal and records
+// its stack bounds; returns its slot or nullptr if the table is full.
+ThreadSlot* register_current_thread(bool internal);
+
+// Records the calling thread's stack bounds in `slot` (pthread_getattr_np).
+// Not async-signal-safe: it may allocate. Call from the thread itself.
+void record_current_stack_bounds(ThreadSlot* slot);
+
+// Start records in use, and threads that started unhooked because the pool was full.
+uint64_t unhooked_thread_starts();
+
+}  // namespace cpprof::capture

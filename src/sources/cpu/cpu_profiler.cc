@@ -1,0 +1,225 @@
+#include "sources/cpu/cpu_profiler.h"
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+
+#include "capture/cpu_signal.h"
+#include "capture/thread_hooks.h"
+#include "capture/thread_table.h"
+#include "profile/builder.h"
+#include "sources/cpu/leaf_caller.h"
+#include "sources/cpu/thread_timers.h"
+#include "sources/threads/internal_thread.h"
+#include "sources/threads/thread_scan.h"
+
+namespace cpprof::sources {
+namespace {
+
+constexpr int kSignal = SIGPROF;
+constexpr auto kDrainInterval = std::chrono::milliseconds(100);
+constexpr int kScanEvery = 10;  // drains between /proc/self/task scans
+
+// The period new threads are armed with; 0 while no window is open. Read by
+// the thread-start hook, which cannot reach the profiler object.
+std::atomic<int64_t> g_active_period_ns{0};
+
+void on_thread_start(capture::ThreadSlot* slot) {
+  int64_t period = g_active_period_ns.load(std::memory_order_acquire);
+  if (slot == nullptr || period == 0) return;
+  arm_thread_timer(slot, kSignal, period);
+  // Sampling may have stopped while we armed; do not leave a timer behind.
+  if (g_active_period_ns.load(std::memory_order_acquire) == 0) disarm_thread_timer(slot, false);
+}
+
+void on_thread_exit(capture::ThreadSlot* slot) { disarm_thread_timer(slot, /*final=*/true); }
+
+int64_t realtime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+class CpuProfiler::Window {
+ public:
+  Window(CpuProfiler* owner, uint64_t drops_at_open)
+      : owner_(owner), opened_ns_(realtime_ns()), drops_at_open_(drops_at_open) {}
+  ~Window() {
+    std::lock_guard lock(owner_->mu_);
+    owner_->close_locked(this);
+  }
+  Window(const Window&) = delete;
+  Window& operator=(const Window&) = delete;
+
+  CpuProfiler* owner_;
+  const int64_t opened_ns_;
+  const uint64_t drops_at_open_;
+  Aggregate stacks_;
+  bool closed_ = false;
+};
+
+size_t CpuProfiler::StackHash::operator()(const std::vector<uint64_t>& stack) const {
+  uint64_t h = 1469598103934665603ull;
+  for (uint64_t pc : stack) h = (h ^ pc) * 1099511628211ull;
+  return static_cast<size_t>(h);
+}
+
+CpuProfiler::CpuProfiler(symbolize::Symbolizer& symbolizer, CpuOptions options)
+    : symbolizer_(symbolizer),
+      period_ns_(1000000000 / std::clamp(options.hz, 1, 10000)),
+      leaf_caller_(std::make_unique<LeafCaller>(symbolizer)) {
+  ring_cells_ = options.ring_cells;
+}
+
+CpuProfiler::~CpuProfiler() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    for (Window* window : windows_) window->closed_ = true;
+    windows_.clear();
+    stop_sampling_locked();
+  }
+  wake_.notify_all();
+  if (drain_thread_.joinable()) drain_thread_.join();
+}
+
+std::shared_ptr<CpuProfiler::Window> CpuProfiler::open_window(std::string* error) {
+  std::lock_guard lock(mu_);
+  if (windows_.empty() && !start_sampling_locked(error)) return nullptr;
+  drain_locked();  // samples taken before this window belong to older ones
+  auto window = std::make_shared<Window>(this, ring_.dropped());
+  windows_.push_back(window.get());
+  return window;
+}
+
+bool CpuProfiler::start_sampling_locked(std::string* error) {
+  if (!ring_.reserved() && !ring_.reserve(ring_cells_)) {
+    *error = "cannot reserve memory for CPU samples";
+    return false;
+  }
+  if (!capture::install_cpu_signal_handler(kSignal, &ring_)) {
+    *error = "cannot install the SIGPROF handler";
+    return false;
+  }
+  capture::set_thread_hooks({on_thread_start, on_thread_exit});
+  capture::set_cpu_sampling_enabled(true);
+  g_active_period_ns.store(period_ns_, std::memory_order_release);
+  scan_threads([](capture::ThreadSlot* slot) { disarm_thread_timer(slot, true); });
+  for (capture::ThreadSlot& slot : capture::thread_table()) {
+    if (slot.tid.load(std::memory_order_acquire) != 0) arm_thread_timer(&slot, kSignal, period_ns_);
+  }
+  if (!drain_thread_.joinable()) {
+    drain_thread_ = spawn_internal_thread("cpprof-cpu", [this] { drain_loop(); });
+  }
+  wake_.notify_all();
+  return true;
+}
+
+void CpuProfiler::stop_sampling_locked() {
+  g_active_period_ns.store(0, std::memory_order_release);
+  for (capture::ThreadSlot& slot : capture::thread_table()) {
+    if (slot.tid.load(std::memory_order_acquire) != 0) disarm_thread_timer(&slot, false);
+  }
+  capture::set_cpu_sampling_enabled(false);
+  while (true) {  // discard what no window wants any more
+    capture::RawSample raw;
+    if (!ring_.pop(&raw)) break;
+  }
+}
+
+void CpuProfiler::close_locked(Window* window) {
+  if (window->closed_) return;
+  window->closed_ = true;
+  windows_.erase(std::remove(windows_.begin(), windows_.end(), window), windows_.end());
+  if (windows_.empty() && !stopping_) stop_sampling_locked();
+}
+
+void CpuProfiler::add_sample_locked(const capture::RawSample& raw) {
+  if (raw.depth == 0) return;
+  std::vector<uint64_t> stack;
+  stack.reserve(raw.depth + 1);
+  stack.push_back(raw.frames[0]);  // the interrupted PC, as is
+  uint64_t chain_first = raw.depth > 1 ? raw.frames[1] : 0;
+  if (uint64_t caller = leaf_caller_->find(raw.frames[0], chain_first, raw.stack_top)) {
+    stack.push_back(caller - 1);
+  }
+  for (uint32_t i = 1; i < raw.depth; ++i) stack.push_back(raw.frames[i] - 1);
+  for (Window* window : windows_) {
+    Counts& counts = window->stacks_[stack];
+    counts.samples += 1;
+    counts.periods += static_cast<int64_t>(raw.weight);
+  }
+}
+
+void CpuProfiler::drain_locked() {
+  capture::RawSample raw;
+  while (ring_.pop(&raw)) {
+    if (!windows_.empty()) add_sample_locked(raw);
+  }
+}
+
+void CpuProfiler::drain_loop() {
+  std::unique_lock lock(mu_);
+  int drains = 0;
+  while (!stopping_) {
+    if (windows_.empty()) {
+      wake_.wait(lock, [this] { return stopping_ || !windows_.empty(); });
+      continue;
+    }
+    wake_.wait_for(lock, kDrainInterval);
+    if (stopping_ || windows_.empty()) continue;
+    drain_locked();
+    if (++drains % kScanEvery == 0) {
+      // Threads started without our hooks (raw clone, or before we loaded).
+      scan_threads([](capture::ThreadSlot* slot) { disarm_thread_timer(slot, true); });
+      for (capture::ThreadSlot& slot : capture::thread_table()) {
+        if (slot.tid.load(std::memory_order_acquire) != 0) {
+          arm_thread_timer(&slot, kSignal, period_ns_);
+        }
+      }
+    }
+  }
+}
+
+profile::Profile CpuProfiler::finish(const std::shared_ptr<Window>& window) {
+  Aggregate stacks;
+  int64_t lost = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (!window->closed_) drain_locked();
+    stacks.swap(window->stacks_);
+    lost = static_cast<int64_t>(ring_.dropped() - window->drops_at_open_);
+    close_locked(window.get());
+  }
+  profile::ProfileBuilder builder(symbolizer_, {{"samples", "count"}, {"cpu", "nanoseconds"}},
+                                  {"cpu", "nanoseconds"}, period_ns_);
+  for (const auto& [stack, counts] : stacks) {
+    int64_t values[2] = {counts.samples, counts.periods * period_ns_};
+    builder.add_sample(stack, values);
+  }
+  if (lost > 0) {
+    int64_t values[2] = {lost, lost * period_ns_};
+    builder.add_synthetic_sample("(lost samples)", values);
+  }
+  builder.set_time(window->opened_ns_, realtime_ns() - window->opened_ns_);
+  return builder.build();
+}
+
+CpuStats CpuProfiler::stats() {
+  std::lock_guard lock(mu_);
+  CpuStats s;
+  s.samples = ring_.pushed();
+  s.dropped = ring_.dropped();
+  s.windows_open = static_cast<int64_t>(windows_.size());
+  s.timers_armed = armed_thread_timers();
+  s.ring_bytes = ring_.bytes();
+  return s;
+}
+
+}  // namespace cpprof::sources

@@ -1,0 +1,101 @@
+// CpuProfiler: one sampler serving any number of concurrent windows.
+//
+// While at least one window is open, every thread of the host (not
+// cpprof's own) has a CPU-time timer (thread_timers.h) whose signal makes
+// the handler (capture/cpu_signal.h) push a raw stack into one SampleRing.
+// A drain thread empties the ring every 100 ms, turns raw stacks into
+// profile stacks (return address - 1 for callers, the interrupted PC as is,
+// the missing caller of frameless leaves put back) and adds each to every
+// open window, so that each request sees exactly its own interval. When
+// the last window closes the timers are deleted and nothing runs.
+//
+// Each sample is weighted by the CPU time it stands for, (1 + timer
+// overruns) periods: CPU-time timers fire at most once per kernel tick, so
+// at 1000 Hz on a 250 Hz kernel one signal stands for about four periods.
+//
+// Thread-safe: windows may be opened and finished from any threads.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "capture/sample_ring.h"
+#include "profile/profile.h"
+#include "symbolize/symbolizer.h"
+
+namespace cpprof::sources {
+
+class LeafCaller;
+
+struct CpuOptions {
+  int hz = 100;              // samples per CPU-second per thread
+  size_t ring_cells = 8192;  // raw samples buffered between drains
+};
+
+// Counters for the index page.
+struct CpuStats {
+  uint64_t samples = 0;  // raw samples taken
+  uint64_t dropped = 0;  // raw samples lost because the ring was full
+  int64_t windows_open = 0;
+  int64_t timers_armed = 0;
+  uint64_t ring_bytes = 0;
+};
+
+class CpuProfiler {
+ public:
+  class Window;
+
+  // `symbolizer` must outlive the profiler. Only one CpuProfiler may sample
+  // at a time in a process (there is one signal handler).
+  CpuProfiler(symbolize::Symbolizer& symbolizer, CpuOptions options);
+  ~CpuProfiler();
+  CpuProfiler(const CpuProfiler&) = delete;
+  CpuProfiler& operator=(const CpuProfiler&) = delete;
+
+  // Starts a window now. nullptr with `error` set if sampling cannot start.
+  std::shared_ptr<Window> open_window(std::string* error);
+
+  // Ends `window` and returns its profile. A window dropped without finish
+  // simply closes.
+  profile::Profile finish(const std::shared_ptr<Window>& window);
+
+  int64_t period_ns() const { return period_ns_; }
+  CpuStats stats();
+
+ private:
+  struct Counts {
+    int64_t samples = 0;
+    int64_t periods = 0;
+  };
+  struct StackHash {
+    size_t operator()(const std::vector<uint64_t>& stack) const;
+  };
+  using Aggregate = std::unordered_map<std::vector<uint64_t>, Counts, StackHash>;
+
+  bool start_sampling_locked(std::string* error);
+  void stop_sampling_locked();
+  void drain_locked();
+  void close_locked(Window* window);
+  void add_sample_locked(const capture::RawSample& raw);
+  void drain_loop();
+
+  symbolize::Symbolizer& symbolizer_;
+  const int64_t period_ns_;
+  capture::SampleRing ring_;
+  size_t ring_cells_ = 0;
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::vector<Window*> windows_;  // open windows (owned by their shared_ptrs)
+  bool stopping_ = false;
+  std::thread drain_thread_;
+  std::unique_ptr<LeafCaller> leaf_caller_;  // used by whoever drains, under mu_
+};
+
+}  // namespace cpprof::sources

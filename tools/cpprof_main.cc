@@ -1,0 +1,122 @@
+// The `cpprof` command line.
+//
+//   cpprof run [--http ADDR] -- PROGRAM [ARGS...]
+//
+// Runs PROGRAM in place of itself (same pid, so the caller sees PROGRAM's
+// exit code and signals) with libcpprof preloaded and serving on ADDR.
+#include <limits.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "api/address.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: cpprof run [--http HOST:PORT] [--] PROGRAM [ARGS...]\n"
+    "\n"
+    "Runs PROGRAM with cpprof preloaded, serving Go-compatible profiles at\n"
+    "http://HOST:PORT/debug/pprof/ (default 127.0.0.1:6060; port 0 picks one).\n"
+    "Environment: CPPROF_LIBRARY overrides where libcpprof.so is found;\n"
+    "every other CPPROF_* variable is passed on (see the README).\n";
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "cpprof: %s\n\n%s", message.c_str(), kUsage);
+  return 2;
+}
+
+std::string directory_of_self() {
+  char path[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (n <= 0) return ".";
+  path[n] = '\0';
+  std::string s(path);
+  return s.substr(0, s.rfind('/'));
+}
+
+// libcpprof.so next to this binary, as installed (bin/ beside lib/) or as built.
+std::string find_library() {
+  if (const char* explicit_path = std::getenv("CPPROF_LIBRARY")) return explicit_path;
+  std::string bin = directory_of_self();
+  for (const char* relative :
+       {"/../" CPPROF_INSTALL_LIBDIR "/libcpprof.so", "/../lib/libcpprof.so", "/libcpprof.so"}) {
+    std::string candidate = bin + relative;
+    char resolved[PATH_MAX];
+    if (access(candidate.c_str(), R_OK) == 0 && realpath(candidate.c_str(), resolved)) {
+      return resolved;
+    }
+  }
+  return "";
+}
+
+int run(int argc, char** argv) {
+  std::string http = "127.0.0.1:6060";
+  int i = 0;
+  for (; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--") {
+      ++i;
+      break;
+    }
+    if (arg == "--http" || arg.rfind("--http=", 0) == 0) {
+      if (arg == "--http") {
+        if (i + 1 >= argc) return usage_error("--http needs HOST:PORT");
+        http = argv[++i];
+      } else {
+        http = arg.substr(7);
+      }
+      continue;
+    }
+    if (arg == "-h" || arg == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (arg.rfind("-", 0) == 0) return usage_error("unknown option " + arg);
+    break;  // the program
+  }
+  if (i >= argc) return usage_error("no program to run");
+
+  cpprof::api::HostPort where;
+  std::string error;
+  if (!cpprof::api::parse_host_port(http, &where, &error)) return usage_error(error);
+  std::string library = find_library();
+  if (library.empty()) {
+    std::fprintf(stderr, "cpprof: cannot find libcpprof.so (set CPPROF_LIBRARY)\n");
+    return 127;
+  }
+  std::string preload = library;
+  if (const char* existing = std::getenv("LD_PRELOAD"); existing && *existing) {
+    preload += ":" + std::string(existing);
+  }
+  setenv("LD_PRELOAD", preload.c_str(), 1);
+  setenv("CPPROF_HTTP", http.c_str(), 1);
+  if (where.port != 0) {
+    std::fprintf(stderr, "cpprof: profiling %s at http://%s:%u/debug/pprof/\n", argv[i],
+                 where.host.find(':') == std::string::npos ? where.host.c_str()
+                                                           : ("[" + where.host + "]").c_str(),
+                 where.port);
+  }
+  execvp(argv[i], argv + i);
+  int err = errno;
+  std::fprintf(stderr, "cpprof: cannot run %s: %s\n", argv[i], std::strerror(err));
+  return err == ENOENT ? 127 : 126;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return usage_error("missing command");
+  std::string command = argv[1];
+  if (command == "run") return run(argc - 2, argv + 2);
+  if (command == "-h" || command == "--help" || command == "help") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  return usage_error("unknown command \"" + command + "\"");
+}
