@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "cpprof/export.h"
+
 namespace cpprof {
 
 struct Options {
@@ -26,6 +28,6 @@ struct Options {
 // Invalid values are reported in `error` (one line); the library then
 // refuses to serve rather than serve differently than asked (an unreadable
 // CPPROF_TOKEN_FILE must never mean "no token").
-Options options_from_environment(Options defaults, std::string* error);
+CPPROF_EXPORT Options options_from_environment(Options defaults, std::string* error);
 
 }  // namespace cpprof

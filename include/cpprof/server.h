@@ -15,11 +15,12 @@
 #include <memory>
 #include <string>
 
+#include "cpprof/export.h"
 #include "cpprof/options.h"
 
 namespace cpprof {
 
-class Server {
+class CPPROF_EXPORT Server {
  public:
   // Starts serving. Never throws for a bad address or a busy port: ok() is
   // then false and error() says why (a profiler must not take its host down).

@@ -1,8 +1,8 @@
 // ProfileBuilder: raw stacks of addresses in, a symbolized Profile out.
 //
-// Interns locations by address and functions by (name, system name, file), gives ids from
-// 1, and attaches each location to its mapping (with build-id). Not
-// thread-safe; use one builder per profile, off any hot path.
+// Interns locations by address and functions by (name, system name, file),
+// gives ids from 1, and attaches each location to its mapping (with build-id).
+// Not thread-safe; use one builder per profile, off any hot path.
 #pragma once
 
 #include <cstdint>
@@ -36,16 +36,21 @@ class ProfileBuilder {
   // a location with no mapping and no address. Same rule for `values`.
   void add_synthetic_sample(std::string_view function_name, std::span<const int64_t> values);
 
+  // Wall-clock start of the collection window and its length (Profile fields).
   void set_time(int64_t time_nanos, int64_t duration_nanos);
+  // The sample type pprof shows first; unset, pprof takes the last one.
   void set_default_sample_type(std::string type);
+  // A free-text line pprof prints with the profile.
   void add_comment(std::string comment);
 
   // Symbolizes every location and returns the finished profile. Call once.
   // The main executable's mapping comes first (pprof takes mapping[0] for the
-  // binary), even when no sample touches it, and mapping ids follow that order.
+  // binary), even when no sample touches it; the others follow in order of
+  // first use, and mapping ids follow that order.
   Profile build();
 
  private:
+  // Location id for `address`, created (with its mapping, no lines yet) on first use.
   uint64_t location_for(uint64_t address);
   // Profile mapping id for the object holding `address`; 0 if none holds it.
   uint64_t mapping_for(uint64_t address);
@@ -53,6 +58,7 @@ class ProfileBuilder {
   void symbolize_locations();
   // Puts the main executable's mapping first and renumbers mappings from 1.
   void order_mappings();
+  // Function id for this (name, system_name, file), created on first use.
   uint64_t function_for(const std::string& name, const std::string& system_name,
                         const std::string& file, int64_t start_line);
 

@@ -2,7 +2,7 @@
 // worker thread's CPU time, measured with the thread's CPU clock so that
 // the split holds however the threads are scheduled.
 //
-//   cpu_burner [--threads N]
+//   cpu_burner [--threads N] [--hz N (linked build only)]
 //
 // Built twice: linked with cpprof (CPPROF_LINKED: serves on a free port and
 // prints "port N") and plain, for LD_PRELOAD and `cpprof run`. Prints
@@ -33,28 +33,39 @@ int64_t thread_cpu_ns() {
   return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-// Spins until this thread has used `ns` more CPU time. The clock is read
-// every few thousand iterations, so nearly all samples land in the caller's
-// own loop below.
-[[gnu::always_inline]] inline void spin_for(int64_t ns, uint64_t seed) {
-  int64_t end = thread_cpu_ns() + ns;
+// Spins until this thread has used `ns` more CPU time, less what the last
+// call overshot (`carry`), so that each function's total is exact over
+// time. Reading a thread's CPU clock is a system call, so it is read only
+// every ~100 µs: the samples land in the caller's loop, not in the kernel.
+[[gnu::always_inline]] inline void spin_for(int64_t ns, int64_t* carry, uint64_t seed) {
+  int64_t start = thread_cpu_ns();
+  int64_t target = ns - *carry;
   uint64_t x = seed;
+  int64_t elapsed = 0;
   do {
-    for (int i = 0; i < 20000; ++i) x = x * 6364136223846793005ull + 1442695040888963407ull;
-  } while (thread_cpu_ns() < end);
+    for (int i = 0; i < 100000; ++i) x = x * 6364136223846793005ull + 1442695040888963407ull;
+    elapsed = thread_cpu_ns() - start;
+  } while (elapsed < target);
+  *carry = elapsed - target;
   g_sink.fetch_add(x, std::memory_order_relaxed);
 }
 
-[[gnu::noinline]] void burn_sixty(int64_t unit_ns) { spin_for(6 * unit_ns, 1); }
-[[gnu::noinline]] void burn_thirty(int64_t unit_ns) { spin_for(3 * unit_ns, 2); }
-[[gnu::noinline]] void burn_ten(int64_t unit_ns) { spin_for(unit_ns, 3); }
+thread_local int64_t t_carry[3];
+[[gnu::noinline]] void burn_sixty(int64_t unit_ns) { spin_for(6 * unit_ns, &t_carry[0], 1); }
+[[gnu::noinline]] void burn_thirty(int64_t unit_ns) { spin_for(3 * unit_ns, &t_carry[1], 2); }
+[[gnu::noinline]] void burn_ten(int64_t unit_ns) { spin_for(unit_ns, &t_carry[2], 3); }
 
-void worker() {
-  constexpr int64_t kUnit = 2000000;  // 2 ms: one round is 20 ms of CPU
+void worker(uint64_t seed) {
+  // Rounds of varying length, so that no round is in step with the sampling
+  // period or the kernel tick (a fixed 20 ms round would alias with 10 ms
+  // sampling and always be sampled at the same point).
+  uint64_t state = seed;
   while (!g_stop.load(std::memory_order_relaxed)) {
-    burn_sixty(kUnit);
-    burn_thirty(kUnit);
-    burn_ten(kUnit);
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    int64_t unit_ns = 500000 + static_cast<int64_t>((state >> 33) % 1500000);  // 0.5-2 ms
+    burn_sixty(unit_ns);
+    burn_thirty(unit_ns);
+    burn_ten(unit_ns);
   }
 }
 
@@ -62,19 +73,23 @@ void worker() {
 
 int main(int argc, char** argv) {
   int threads = 2;
+  int hz = 100;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = std::atoi(argv[++i]);
+    if (std::strcmp(argv[i], "--hz") == 0 && i + 1 < argc) hz = std::atoi(argv[++i]);
   }
 #ifdef CPPROF_LINKED
-  cpprof::Server server({.address = "127.0.0.1:0", .log = "off"});
+  cpprof::Server server({.address = "127.0.0.1:0", .cpu_hz = hz, .log = "off"});
   if (!server.ok()) {
     std::fprintf(stderr, "cpu_burner: %s\n", server.error().c_str());
     return 1;
   }
   std::printf("port %u\n", server.port());
+#else
+  (void)hz;  // the preloaded library takes CPPROF_CPU_HZ instead
 #endif
   std::vector<std::thread> workers;
-  for (int i = 0; i < threads; ++i) workers.emplace_back(worker);
+  for (int i = 0; i < threads; ++i) workers.emplace_back(worker, 12345 + i);
   std::printf("ready\n");
   std::fflush(stdout);
   char buffer[64];

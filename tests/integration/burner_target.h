@@ -1,0 +1,30 @@
+// Starting the CPU burner test program the three ways a user would profile
+// it: linked with cpprof, with LD_PRELOAD + CPPROF_HTTP, and under
+// `cpprof run`; each gives the child process and the port it serves on.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "support/child_process.h"
+
+namespace cpprof::test {
+
+enum class Launch { kLinked, kPreload, kCpprofRun };
+
+struct Target {
+  std::unique_ptr<ChildProcess> process;
+  uint16_t port = 0;
+  int served_pid = 0;  // the pid in cpprof's log line (preload and run only)
+  std::string log_path;
+};
+
+// Starts the burner (`threads` workers, `hz` samples/s) and waits until it
+// serves. On failure, `port` is 0 and `error` says why.
+Target start_burner(Launch how, int threads, int hz, std::string* error);
+
+const char* launch_name(Launch how);
+
+}  // namespace cpprof::test

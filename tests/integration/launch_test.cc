@@ -1,0 +1,85 @@
+// Loading cpprof without asking for a server costs nothing, and `cpprof run`
+// is transparent: same pid, same exit code, same death by signal.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <string>
+
+#include "support/child_process.h"
+
+namespace cpprof::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string probe(std::vector<std::string> argv, std::map<std::string, std::string> env) {
+  ChildProcess child(std::move(argv), std::move(env));
+  std::optional<std::string> line = child.read_line(30s);
+  child.wait(30s);
+  return line.value_or("(no output)");
+}
+
+TEST(Launch, LinkedLibraryWithoutCpprofHttpStartsNoThreadAndNoTimer) {
+  EXPECT_EQ(probe({built_binary("no_server_probe_linked")}, {{"CPPROF_HTTP", ""}}),
+            "threads 1 timers 0");
+}
+
+TEST(Launch, PreloadedLibraryWithoutCpprofHttpStartsNoThreadAndNoTimer) {
+#ifdef CPPROF_SANITIZE
+  GTEST_SKIP() << "preloading needs the release build (DESIGN.md)";
+#endif
+  EXPECT_EQ(probe({built_binary("no_server_probe")},
+                  {{"CPPROF_HTTP", ""}, {"LD_PRELOAD", built_library()}}),
+            "threads 1 timers 0");
+}
+
+TEST(Launch, CpprofRunReturnsTheProgramsExitCode) {
+  ChildProcess child(
+      {built_binary("cpprof"), "run", "--http", "127.0.0.1:0", "--", "/bin/sh", "-c", "exit 7"},
+      {{"CPPROF_LOG", "off"}});
+  std::optional<int> status = child.wait(30s);
+  ASSERT_TRUE(status.has_value());
+  ASSERT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 7);
+}
+
+TEST(Launch, CpprofRunDiesOfTheProgramsSignal) {
+  ChildProcess child({built_binary("cpprof"), "run", "--http", "127.0.0.1:0", "--", "/bin/sh", "-c",
+                      "kill -TERM $$"},
+                     {{"CPPROF_LOG", "off"}});
+  std::optional<int> status = child.wait(30s);
+  ASSERT_TRUE(status.has_value());
+  ASSERT_TRUE(WIFSIGNALED(*status));
+  EXPECT_EQ(WTERMSIG(*status), SIGTERM);
+}
+
+TEST(Launch, CpprofRunKeepsThePid) {
+  ChildProcess child({built_binary("cpprof"), "run", "--", "/bin/sh", "-c", "echo $$"},
+                     {{"CPPROF_LOG", "off"}, {"CPPROF_HTTP", ""}});
+  std::optional<std::string> line = child.read_line(30s);
+  ASSERT_TRUE(line.has_value());
+  EXPECT_EQ(*line, std::to_string(child.pid()));
+}
+
+TEST(Launch, CpprofRunExplainsBadUsage) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"run"},
+                                        {"run", "--http"},
+                                        {"run", "--http", "nonsense", "--", "true"},
+                                        {"frobnicate"},
+                                        {"run", "--bogus", "--", "true"}}) {
+    args.insert(args.begin(), built_binary("cpprof"));
+    ChildProcess child(args);
+    std::optional<int> status = child.wait(30s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << args[1];
+  }
+  ChildProcess missing({built_binary("cpprof"), "run", "--", "/nonexistent/program"});
+  std::optional<int> status = missing.wait(30s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 127);
+}
+
+}  // namespace
+}  // namespace cpprof::test
