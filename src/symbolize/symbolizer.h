@@ -34,10 +34,10 @@ struct Mapping {
 // One frame of the source-level stack at an address. An address inside
 // inlined code yields several frames, innermost first.
 struct Frame {
-  std::string function;         // demangled name; empty if unknown
-  std::string raw_name;         // mangled (linkage) name; same as function if not mangled
-  std::string file;             // source file; empty if unknown
-  int64_t line = 0;             // source line; 0 if unknown
+  std::string function;  // demangled, shortened as pprof shows it ("ns::f"); empty if unknown
+  std::string raw_name;  // mangled (linkage) name; same as function if not mangled
+  std::string file;      // source file; empty if unknown
+  int64_t line = 0;      // source line; 0 if unknown
   uint64_t function_start = 0;  // runtime address where the function begins; 0 if unknown
 };
 
