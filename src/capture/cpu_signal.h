@@ -3,9 +3,14 @@
 // pointers inside the thread's stack and pushes one RawSample into the ring.
 #pragma once
 
+#include <signal.h>
+
 #include "capture/sample_ring.h"
 
 namespace cpprof::capture {
+
+// The signal CPU timers send.
+inline constexpr int kCpuSignal = SIGPROF;
 
 // Installs the handler for `signo` (once; later calls only change the ring)
 // and sends samples to `ring`. The handler stays installed for the life of

@@ -2,10 +2,12 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
 
 #include <atomic>
 #include <cstdint>
 
+#include "capture/cpu_signal.h"
 #include "capture/signal_safe.h"
 
 namespace cpprof::capture {
@@ -65,6 +67,15 @@ void* hooked_thread_start(void* raw) {
 
   ThreadSlot* slot = register_current_thread(internal);
   if (slot != nullptr) slot->hooked.store(true, std::memory_order_release);
+  if (!internal) {
+    // Hosts often start workers with every signal blocked (liblzma does,
+    // so that only the main thread sees SIGINT). A blocked timer signal
+    // would stay pending and the thread would never be sampled.
+    sigset_t cpu_signal;
+    sigemptyset(&cpu_signal);
+    sigaddset(&cpu_signal, kCpuSignal);
+    pthread_sigmask(SIG_UNBLOCK, &cpu_signal, nullptr);
+  }
   ExitGuard guard(slot);
   if (auto on_start = g_on_start.load(std::memory_order_acquire)) on_start(slot);
   return routine(arg);

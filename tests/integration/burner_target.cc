@@ -50,7 +50,8 @@ const char* launch_name(Launch how) {
   return "?";
 }
 
-Target start_burner(Launch how, int threads, int hz, std::string* error) {
+Target start_burner(Launch how, int threads, int hz, std::string* error,
+                    std::vector<std::string> extra_args) {
   Target target;
   std::string threads_arg = std::to_string(threads);
   std::string hz_arg = std::to_string(hz);
@@ -60,24 +61,25 @@ Target start_burner(Launch how, int threads, int hz, std::string* error) {
   target.log_path = log_template;
   std::map<std::string, std::string> env = {{"CPPROF_LOG", target.log_path},
                                             {"CPPROF_CPU_HZ", hz_arg}};
+  std::vector<std::string> args;
   switch (how) {
     case Launch::kLinked:
-      target.process = std::make_unique<ChildProcess>(std::vector<std::string>{
-          built_binary("cpu_burner_linked"), "--threads", threads_arg, "--hz", hz_arg});
+      args = {built_binary("cpu_burner_linked"), "--hz", hz_arg};
       break;
     case Launch::kPreload:
       env["LD_PRELOAD"] = built_library();
       env["CPPROF_HTTP"] = "127.0.0.1:0";
-      target.process = std::make_unique<ChildProcess>(
-          std::vector<std::string>{built_binary("cpu_burner"), "--threads", threads_arg}, env);
+      args = {built_binary("cpu_burner")};
       break;
     case Launch::kCpprofRun:
-      target.process = std::make_unique<ChildProcess>(
-          std::vector<std::string>{built_binary("cpprof"), "run", "--http", "127.0.0.1:0", "--",
-                                   built_binary("cpu_burner"), "--threads", threads_arg},
-          env);
+      args = {built_binary("cpprof"), "run", "--http",
+              "127.0.0.1:0",          "--",  built_binary("cpu_burner")};
       break;
   }
+  args.push_back("--threads");
+  args.push_back(threads_arg);
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  target.process = std::make_unique<ChildProcess>(args, env);
   if (!target.process->started()) {
     *error = "could not start the burner";
     return target;

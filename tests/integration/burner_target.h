@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "support/child_process.h"
 
@@ -23,7 +24,8 @@ struct Target {
 
 // Starts the burner (`threads` workers, `hz` samples/s) and waits until it
 // serves. On failure, `port` is 0 and `error` says why.
-Target start_burner(Launch how, int threads, int hz, std::string* error);
+Target start_burner(Launch how, int threads, int hz, std::string* error,
+                    std::vector<std::string> extra_args = {});
 
 const char* launch_name(Launch how);
 

@@ -2,11 +2,13 @@
 // worker thread's CPU time, measured with the thread's CPU clock so that
 // the split holds however the threads are scheduled.
 //
-//   cpu_burner [--threads N] [--hz N (linked build only)]
+//   cpu_burner [--threads N] [--hz N (linked build only)] [--block-signals]
 //
 // Built twice: linked with cpprof (CPPROF_LINKED: serves on a free port and
 // prints "port N") and plain, for LD_PRELOAD and `cpprof run`. Prints
 // "ready" once the workers run; exits when stdin closes.
+#include <pthread.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,9 +76,11 @@ void worker(uint64_t seed) {
 int main(int argc, char** argv) {
   int threads = 2;
   int hz = 100;
+  bool block_signals = false;  // start workers with every signal blocked, as liblzma does
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--threads") == 0 && i + 1 < argc) threads = std::atoi(argv[++i]);
     if (std::strcmp(argv[i], "--hz") == 0 && i + 1 < argc) hz = std::atoi(argv[++i]);
+    if (std::strcmp(argv[i], "--block-signals") == 0) block_signals = true;
   }
 #ifdef CPPROF_LINKED
   cpprof::Server server({.address = "127.0.0.1:0", .cpu_hz = hz, .log = "off"});
@@ -88,8 +92,13 @@ int main(int argc, char** argv) {
 #else
   (void)hz;  // the preloaded library takes CPPROF_CPU_HZ instead
 #endif
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  if (block_signals) pthread_sigmask(SIG_SETMASK, &all, &previous);
   std::vector<std::thread> workers;
   for (int i = 0; i < threads; ++i) workers.emplace_back(worker, 12345 + i);
+  if (block_signals) pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   std::printf("ready\n");
   std::fflush(stdout);
   char buffer[64];

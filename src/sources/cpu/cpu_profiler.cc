@@ -20,7 +20,7 @@
 namespace cpprof::sources {
 namespace {
 
-constexpr int kSignal = SIGPROF;
+constexpr int kSignal = capture::kCpuSignal;
 constexpr auto kDrainInterval = std::chrono::milliseconds(100);
 constexpr int kScanEvery = 10;  // drains between /proc/self/task scans
 

@@ -57,18 +57,26 @@ const LeafCaller::FunctionShape& LeafCaller::shape_of(uint64_t pc) {
   return shapes_.emplace(pc, shape).first->second;
 }
 
-bool LeafCaller::is_return_address(uint64_t address, uint64_t current_function) {
-  if (address < 8) return false;
+bool LeafCaller::follows_call(uint64_t address) {
+  auto it = follows_call_.find(address);
+  if (it != follows_call_.end()) return it->second;
+  bool call = false;
   uint8_t before[8];
-  if (!read_own_memory(address - 8, before, sizeof(before))) return false;
-  bool call = ends_with_indirect_call(before);
-  if (!call && before[3] == 0xe8) {  // call rel32: its target must be code
-    int32_t rel = 0;
-    std::memcpy(&rel, before + 4, sizeof(rel));
-    symbolize::Mapping target;
-    call = symbolizer_.find_mapping(address + static_cast<int64_t>(rel), &target);
+  if (address >= 8 && read_own_memory(address - 8, before, sizeof(before))) {
+    call = ends_with_indirect_call(before);
+    if (!call && before[3] == 0xe8) {  // call rel32: its target must be code
+      int32_t rel = 0;
+      std::memcpy(&rel, before + 4, sizeof(rel));
+      symbolize::Mapping target;
+      call = symbolizer_.find_mapping(address + static_cast<int64_t>(rel), &target);
+    }
   }
-  if (!call) return false;
+  follows_call_.emplace(address, call);
+  return call;
+}
+
+bool LeafCaller::is_return_address(uint64_t address, uint64_t current_function) {
+  if (!follows_call(address)) return false;
   // A stale return address left by a call the sampled function made earlier
   // points back into the sampled function itself.
   uint64_t start = function_start(address - 1);
@@ -76,6 +84,13 @@ bool LeafCaller::is_return_address(uint64_t address, uint64_t current_function) 
 }
 
 uint64_t LeafCaller::find(uint64_t pc, uint64_t chain_first, const uint64_t stack_top[2]) {
+  // Stack words are arbitrary values: keep the caches from growing forever.
+  constexpr size_t kMaxCached = 1 << 18;
+  if (shapes_.size() + starts_.size() + follows_call_.size() > kMaxCached) {
+    shapes_.clear();
+    starts_.clear();
+    follows_call_.clear();
+  }
   const FunctionShape& shape = shape_of(pc);
   if (shape.start == 0) return 0;
   auto pick = [&](uint64_t candidate) -> uint64_t {

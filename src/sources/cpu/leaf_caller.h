@@ -37,11 +37,13 @@ class LeafCaller {
 
   const FunctionShape& shape_of(uint64_t pc);
   uint64_t function_start(uint64_t address);
+  bool follows_call(uint64_t address);
   bool is_return_address(uint64_t address, uint64_t current_function);
 
   symbolize::Symbolizer& symbolizer_;
   std::unordered_map<uint64_t, FunctionShape> shapes_;
   std::unordered_map<uint64_t, uint64_t> starts_;
+  std::unordered_map<uint64_t, bool> follows_call_;
 };
 
 // Copies `size` bytes of this process's memory at `address` without faulting
