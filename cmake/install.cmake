@@ -17,5 +17,8 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/cpprofConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/cpprofConfig.cmake ${PROJECT_BINARY_DIR}/cpprofConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/cpprof)
 
+# Relocatable: the prefix is found from where cpprof.pc lies, so a package
+# installed with `cmake --install --prefix DIR` works wherever DIR is.
+file(RELATIVE_PATH pc_to_prefix /root/${CMAKE_INSTALL_LIBDIR}/pkgconfig /root)
 configure_file(${PROJECT_SOURCE_DIR}/cmake/cpprof.pc.in ${PROJECT_BINARY_DIR}/cpprof.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/cpprof.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
