@@ -57,14 +57,14 @@ thread_local int64_t t_carry[3];
 [[gnu::noinline]] void burn_thirty(int64_t unit_ns) { spin_for(3 * unit_ns, &t_carry[1], 2); }
 [[gnu::noinline]] void burn_ten(int64_t unit_ns) { spin_for(unit_ns, &t_carry[2], 3); }
 
-void worker(uint64_t seed) {
-  // Rounds of varying length, so that no round is in step with the sampling
-  // period or the kernel tick (a fixed 20 ms round would alias with 10 ms
-  // sampling and always be sampled at the same point).
-  uint64_t state = seed;
+void worker(int index) {
+  // A round is 10 units. Its length (13.7 ms for the first thread) is out
+  // of step with the sampling periods (10 ms, 1 ms) and the kernel tick
+  // (4 ms), so successive samples fall at evenly spread points of the
+  // round; a round of 20 ms would alias with 10 ms sampling and always be
+  // sampled at the same point.
+  const int64_t unit_ns = 1370000 + 160000 * index;
   while (!g_stop.load(std::memory_order_relaxed)) {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    int64_t unit_ns = 500000 + static_cast<int64_t>((state >> 33) % 1500000);  // 0.5-2 ms
     burn_sixty(unit_ns);
     burn_thirty(unit_ns);
     burn_ten(unit_ns);
@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
   sigfillset(&all);
   if (block_signals) pthread_sigmask(SIG_SETMASK, &all, &previous);
   std::vector<std::thread> workers;
-  for (int i = 0; i < threads; ++i) workers.emplace_back(worker, 12345 + i);
+  for (int i = 0; i < threads; ++i) workers.emplace_back(worker, i);
   if (block_signals) pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   std::printf("ready\n");
   std::fflush(stdout);
