@@ -24,6 +24,7 @@ ProfileBuilder::ProfileBuilder(symbolize::Symbolizer& symbolizer,
                                std::vector<ValueType> sample_types, ValueType period_type,
                                int64_t period)
     : symbolizer_(symbolizer) {
+  symbolizer_.refresh();  // objects loaded since the last profile get their mappings
   profile_.sample_types = std::move(sample_types);
   profile_.period_type = std::move(period_type);
   profile_.period = period;

@@ -2,6 +2,7 @@
 
 #include <sys/auxv.h>
 
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <map>
@@ -80,6 +81,8 @@ struct Symbolizer::Impl {
     if (read_proc_maps(&maps_text)) refresh_from(maps_text);
   }
 
+  std::chrono::steady_clock::time_point last_miss_refresh{};
+
   // Opens (once) the object behind `entry`; SIZE_MAX for anonymous code and
   // pseudo mappings other than the vDSO.
   size_t object_for(const MapsEntry& entry) {
@@ -91,10 +94,14 @@ struct Symbolizer::Impl {
     return it->second;
   }
 
-  // Index of the mapping holding `address`, refreshing once if unknown.
+  // Index of the mapping holding `address`, refreshing if unknown. Garbage
+  // addresses (a broken frame chain) miss every time, so misses refresh at
+  // most every 50 ms: a profile full of them costs one read, not thousands.
   size_t find(uint64_t address) {
     size_t index = mappings.find(address);
-    if (index == SIZE_MAX) {
+    auto now = std::chrono::steady_clock::now();
+    if (index == SIZE_MAX && now - last_miss_refresh >= std::chrono::milliseconds(50)) {
+      last_miss_refresh = now;
       refresh();
       index = mappings.find(address);
     }

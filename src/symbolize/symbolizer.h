@@ -56,7 +56,8 @@ class Symbolizer {
   // and for callers that have read the maps themselves.
   void refresh_from(std::string_view maps_text);
 
-  // The executable mapping that holds `address`, if any (refreshes once on a miss).
+  // The executable mapping that holds `address`, if any. A miss re-reads
+  // /proc/self/maps, at most every 50 ms (call refresh() to force one).
   bool find_mapping(uint64_t address, Mapping* out);
 
   // Every executable mapping known (current and past), ordered by start.

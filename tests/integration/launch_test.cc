@@ -14,6 +14,15 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// `cpprof run` preloads libcpprof.so, which an ASan build cannot do into an
+// uninstrumented program.
+#ifdef CPPROF_SANITIZE
+#define SKIP_IF_PRELOAD_IMPOSSIBLE() \
+  GTEST_SKIP() << "preloading needs the release build (DESIGN.md)"
+#else
+#define SKIP_IF_PRELOAD_IMPOSSIBLE() (void)0
+#endif
+
 std::string probe(std::vector<std::string> argv, std::map<std::string, std::string> env) {
   ChildProcess child(std::move(argv), std::move(env));
   std::optional<std::string> line = child.read_line(30s);
@@ -27,15 +36,14 @@ TEST(Launch, LinkedLibraryWithoutCpprofHttpStartsNoThreadAndNoTimer) {
 }
 
 TEST(Launch, PreloadedLibraryWithoutCpprofHttpStartsNoThreadAndNoTimer) {
-#ifdef CPPROF_SANITIZE
-  GTEST_SKIP() << "preloading needs the release build (DESIGN.md)";
-#endif
+  SKIP_IF_PRELOAD_IMPOSSIBLE();
   EXPECT_EQ(probe({built_binary("no_server_probe")},
                   {{"CPPROF_HTTP", ""}, {"LD_PRELOAD", built_library()}}),
             "threads 1 timers 0");
 }
 
 TEST(Launch, CpprofRunReturnsTheProgramsExitCode) {
+  SKIP_IF_PRELOAD_IMPOSSIBLE();
   ChildProcess child(
       {built_binary("cpprof"), "run", "--http", "127.0.0.1:0", "--", "/bin/sh", "-c", "exit 7"},
       {{"CPPROF_LOG", "off"}});
@@ -46,6 +54,7 @@ TEST(Launch, CpprofRunReturnsTheProgramsExitCode) {
 }
 
 TEST(Launch, CpprofRunDiesOfTheProgramsSignal) {
+  SKIP_IF_PRELOAD_IMPOSSIBLE();
   ChildProcess child({built_binary("cpprof"), "run", "--http", "127.0.0.1:0", "--", "/bin/sh", "-c",
                       "kill -TERM $$"},
                      {{"CPPROF_LOG", "off"}});
@@ -56,6 +65,7 @@ TEST(Launch, CpprofRunDiesOfTheProgramsSignal) {
 }
 
 TEST(Launch, CpprofRunKeepsThePid) {
+  SKIP_IF_PRELOAD_IMPOSSIBLE();
   ChildProcess child({built_binary("cpprof"), "run", "--", "/bin/sh", "-c", "echo $$"},
                      {{"CPPROF_LOG", "off"}, {"CPPROF_HTTP", ""}});
   std::optional<std::string> line = child.read_line(30s);
