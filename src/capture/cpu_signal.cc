@@ -17,7 +17,8 @@ std::atomic<uint64_t> g_seen{0};
 std::atomic<int> g_installed_signo{0};
 
 // Reads the two words at the interrupted SP, but only inside known stack bounds.
-void read_stack_top(uintptr_t sp, uintptr_t lo, uintptr_t hi, uint64_t out[2]) {
+CPPROF_READS_RAW_STACK void read_stack_top(uintptr_t sp, uintptr_t lo, uintptr_t hi,
+                                           uint64_t out[2]) {
   if (hi == 0 || sp < lo || sp > hi - 2 * sizeof(uintptr_t) || sp % sizeof(uintptr_t) != 0) return;
   const auto* words = reinterpret_cast<const uintptr_t*>(sp);
   out[0] = words[0];
@@ -49,16 +50,35 @@ void on_cpu_signal(int /*signo*/, siginfo_t* info, void* ucontext) {
 
 }  // namespace
 
-bool install_cpu_signal_handler(int signo, SampleRing* ring) {
+bool install_cpu_signal_handler(int signo, SampleRing* ring, const char** refusal) {
   g_ring.store(ring, std::memory_order_release);
   int expected = 0;
   if (!g_installed_signo.compare_exchange_strong(expected, signo)) return expected == signo;
+  struct sigaction previous {};
+  if (sigaction(signo, nullptr, &previous) != 0) {
+    g_installed_signo.store(0);
+    *refusal = "cannot read the SIGPROF disposition";
+    return false;
+  }
+  bool host_owns_it = (previous.sa_flags & SA_SIGINFO) != 0
+                          ? previous.sa_sigaction != nullptr
+                          : (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN);
+  if (host_owns_it) {
+    // Never take a signal the program handles itself (its own profiler,
+    // ITIMER_PROF timing...): its handler would stop working.
+    g_installed_signo.store(0);
+    *refusal = "the program has its own SIGPROF handler";
+    return false;
+  }
   struct sigaction action {};
   action.sa_sigaction = on_cpu_signal;
   action.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
-  sigemptyset(&action.sa_mask);
+  // Nothing may interrupt the handler between claiming a ring cell and
+  // publishing it (a host handler leaving by siglongjmp would strand the cell).
+  sigfillset(&action.sa_mask);
   if (sigaction(signo, &action, nullptr) != 0) {
     g_installed_signo.store(0);
+    *refusal = "cannot install the SIGPROF handler";
     return false;
   }
   return true;

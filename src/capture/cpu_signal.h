@@ -15,8 +15,9 @@ inline constexpr int kCpuSignal = SIGPROF;
 // Installs the handler for `signo` (once; later calls only change the ring)
 // and sends samples to `ring`. The handler stays installed for the life of
 // the process: removing it while a timer signal is still pending would let
-// that signal's default action kill the host. Returns false if sigaction failed.
-bool install_cpu_signal_handler(int signo, SampleRing* ring);
+// that signal's default action kill the host. Refuses (false, with the
+// reason in `refusal`) if the program already handles `signo` itself.
+bool install_cpu_signal_handler(int signo, SampleRing* ring, const char** refusal);
 
 // While disabled, the handler returns at once (late signals after a window).
 void set_cpu_sampling_enabled(bool enabled);

@@ -2,10 +2,13 @@
 
 #include <ucontext.h>
 
+#include "capture/signal_safe.h"
+
 namespace cpprof::capture {
 
-size_t walk_frame_pointers(const MachineState& state, uintptr_t stack_lo, uintptr_t stack_hi,
-                           uint64_t* frames, size_t max_frames) {
+CPPROF_READS_RAW_STACK size_t walk_frame_pointers(const MachineState& state, uintptr_t stack_lo,
+                                                  uintptr_t stack_hi, uint64_t* frames,
+                                                  size_t max_frames) {
   if (max_frames == 0) return 0;
   size_t n = 0;
   frames[n++] = state.pc;

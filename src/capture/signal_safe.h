@@ -6,6 +6,10 @@
 
 #include <cerrno>
 
+// For functions that read raw stack memory on purpose (frame records, words
+// at SP): AddressSanitizer's stack redzones are no error for them.
+#define CPPROF_READS_RAW_STACK __attribute__((no_sanitize_address))
+
 namespace cpprof::capture {
 
 // Saves errno on entry and restores it on exit, so a handler that makes a

@@ -99,9 +99,14 @@ InternalThreadScope::InternalThreadScope() : previous_(t_creating_internal) {
 InternalThreadScope::~InternalThreadScope() { t_creating_internal = previous_; }
 
 ThreadSlot* register_current_thread(bool internal) {
-  ThreadSlot* slot = thread_table().register_thread(current_tid());
+  ThreadSlot* slot = current_thread_slot();
+  if (slot != nullptr && slot->hooked.load(std::memory_order_acquire)) {
+    // Already ours (spawn_internal_thread after the hook ran): only mark it.
+    if (internal) slot->internal.store(true, std::memory_order_release);
+    return slot;
+  }
+  slot = thread_table().claim(current_tid(), internal);
   if (slot == nullptr) return nullptr;
-  if (internal) slot->internal.store(true, std::memory_order_release);
   slot->pthread.store(static_cast<uint64_t>(pthread_self()), std::memory_order_relaxed);
   record_current_stack_bounds(slot);
   set_current_thread_slot(slot);

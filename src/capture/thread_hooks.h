@@ -34,8 +34,9 @@ class InternalThreadScope {
   bool previous_;
 };
 
-// Registers the calling thread (if needed), marks it internal and records
-// its stack bounds; returns its slot or nullptr if the table is full.
+// Registers the calling thread in a fresh slot (unless it already has one
+// of its own), marked internal or not, with its stack bounds; returns the
+// slot or nullptr if the table is full.
 ThreadSlot* register_current_thread(bool internal);
 
 // Records the calling thread's stack bounds in `slot` (pthread_getattr_np).

@@ -36,8 +36,16 @@ bool try_claim(ThreadSlot& slot, int tid) {
 
 }  // namespace
 
-ThreadSlot* ThreadTable::register_thread(int tid) {
-  if (ThreadSlot* existing = find(tid)) return existing;
+ThreadSlot* ThreadTable::register_thread(int tid, bool* created) {
+  if (ThreadSlot* existing = find(tid)) {
+    if (created != nullptr) *created = false;
+    return existing;
+  }
+  if (created != nullptr) *created = true;
+  return claim(tid, /*internal=*/false);
+}
+
+ThreadSlot* ThreadTable::claim(int tid, bool internal) {
   ThreadSlot* claimed = nullptr;
   while (claimed == nullptr) {
     size_t used = high_water_.load(std::memory_order_acquire);
@@ -54,7 +62,7 @@ ThreadSlot* ThreadTable::register_thread(int tid) {
   }
   ThreadSlot& slot = *claimed;
   slot.generation.fetch_add(1, std::memory_order_relaxed);
-  slot.internal.store(false, std::memory_order_relaxed);
+  slot.internal.store(internal, std::memory_order_relaxed);
   slot.hooked.store(false, std::memory_order_relaxed);
   slot.pthread.store(0, std::memory_order_relaxed);
   slot.stack_lo.store(0, std::memory_order_relaxed);

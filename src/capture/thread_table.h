@@ -39,7 +39,9 @@ struct ThreadSlot {
   std::atomic<uint64_t> pthread{0};  // pthread_t, 0 if unknown (threads not made by pthread_create)
   std::atomic<uintptr_t> stack_lo{0};  // stack bounds for the unwinder; 0 if unknown
   std::atomic<uintptr_t> stack_hi{0};
-  std::atomic<int> timer_state{kTimerIdle};
+  // Starts "dead": a slot becomes armable only when register_thread has
+  // finished filling it in and stores kTimerIdle.
+  std::atomic<int> timer_state{kTimerDead};
   std::atomic<uintptr_t> timer{0};         // timer_t of the CPU timer when kTimerArmed
   std::atomic<uint64_t> start_time_ns{0};  // CLOCK_REALTIME when registered
 };
@@ -52,10 +54,16 @@ class ThreadTable {
  public:
   static constexpr size_t kCapacity = 4096;
 
-  // Claims a slot for `tid`. Returns the existing slot if `tid` is already
-  // registered, nullptr if the table is full (counted in overflows()).
+  // Claims a fresh slot for `tid`, marked internal or not, and returns it;
+  // nullptr if the table is full (counted in overflows()). A thread that
+  // registers itself always takes a fresh slot: any older slot with its tid
+  // is stale (a reused tid, or a scan's entry) and the scan retires it.
   // Async-signal-safe.
-  ThreadSlot* register_thread(int tid);
+  ThreadSlot* claim(int tid, bool internal);
+
+  // The slot of `tid` if there is one, else a fresh one; `created` says
+  // which. For the /proc scan. Async-signal-safe.
+  ThreadSlot* register_thread(int tid, bool* created = nullptr);
 
   // Finds the slot of `tid`, or nullptr. Async-signal-safe.
   ThreadSlot* find(int tid);

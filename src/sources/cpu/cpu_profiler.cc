@@ -1,5 +1,6 @@
 #include "sources/cpu/cpu_profiler.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -7,8 +8,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <mutex>
 
 #include "capture/cpu_signal.h"
+#include "capture/signal_safe.h"
 #include "capture/thread_hooks.h"
 #include "capture/thread_table.h"
 #include "profile/builder.h"
@@ -37,6 +40,30 @@ void on_thread_start(capture::ThreadSlot* slot) {
 }
 
 void on_thread_exit(capture::ThreadSlot* slot) { disarm_thread_timer(slot, /*final=*/true); }
+
+// Set in a child forked while sampling state existed: the parent's windows,
+// drain thread and lock are not the child's, so it must not sample.
+std::atomic<bool> g_forked{false};
+
+// Runs in the child right after fork(). Only the forking thread exists
+// there, and POSIX timers are not inherited: forget the other threads and
+// every timer, without deleting anything (the ids are the parent's).
+void after_fork_in_child() {
+  g_forked.store(true, std::memory_order_relaxed);
+  g_active_period_ns.store(0, std::memory_order_relaxed);
+  capture::set_cpu_sampling_enabled(false);
+  int self = capture::current_tid();
+  for (capture::ThreadSlot& slot : capture::thread_table()) {
+    int tid = slot.tid.load(std::memory_order_relaxed);
+    if (tid == 0) continue;
+    if (tid != self) {
+      capture::thread_table().release(&slot);
+    } else {
+      slot.timer.store(0, std::memory_order_relaxed);
+      slot.timer_state.store(capture::kTimerIdle, std::memory_order_release);
+    }
+  }
+}
 
 int64_t realtime_ns() {
   timespec ts{};
@@ -90,6 +117,10 @@ CpuProfiler::~CpuProfiler() {
 }
 
 std::shared_ptr<CpuProfiler::Window> CpuProfiler::open_window(std::string* error) {
+  if (g_forked.load(std::memory_order_relaxed)) {
+    *error = "this process was forked from a profiled one; its CPU sampler stays off";
+    return nullptr;
+  }
   std::lock_guard lock(mu_);
   if (windows_.empty() && !start_sampling_locked(error)) return nullptr;
   drain_locked();  // samples taken before this window belong to older ones
@@ -103,11 +134,14 @@ bool CpuProfiler::start_sampling_locked(std::string* error) {
     *error = "cannot reserve memory for CPU samples";
     return false;
   }
-  if (!capture::install_cpu_signal_handler(kSignal, &ring_)) {
-    *error = "cannot install the SIGPROF handler";
+  const char* refusal = nullptr;
+  if (!capture::install_cpu_signal_handler(kSignal, &ring_, &refusal)) {
+    *error = refusal;
     return false;
   }
   capture::set_thread_hooks({on_thread_start, on_thread_exit});
+  static std::once_flag at_fork;
+  std::call_once(at_fork, [] { pthread_atfork(nullptr, nullptr, after_fork_in_child); });
   capture::set_cpu_sampling_enabled(true);
   g_active_period_ns.store(period_ns_, std::memory_order_release);
   scan_threads([](capture::ThreadSlot* slot) { disarm_thread_timer(slot, true); });

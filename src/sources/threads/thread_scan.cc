@@ -50,6 +50,7 @@ uint64_t blocked_stack_pointer(int tid) {
 void set_stack_bounds(capture::ThreadSlot* slot, int tid,
                       const std::vector<symbolize::MapsEntry>& maps) {
   uint64_t sp = tid == getpid() ? 0 : blocked_stack_pointer(tid);
+  if (sp == 0 && tid != getpid()) return;  // running: try again at the next scan
   for (const symbolize::MapsEntry& entry : maps) {
     bool match = sp == 0 ? entry.path == "[stack]" : (sp >= entry.start && sp < entry.limit);
     if (match && entry.perms.size() >= 2 && entry.perms[1] == 'w') {
@@ -88,12 +89,26 @@ void scan_threads(const std::function<void(capture::ThreadSlot*)>& before_releas
 
   std::string text;
   std::vector<symbolize::MapsEntry> maps;
+  auto bound = [&](capture::ThreadSlot* slot, int tid) {
+    if (maps.empty() && symbolize::read_proc_maps(&text)) maps = symbolize::parse_proc_maps(text);
+    set_stack_bounds(slot, tid, maps);
+  };
   for (int tid : tids) {
     if (known.count(tid) != 0) continue;
-    if (maps.empty() && symbolize::read_proc_maps(&text)) maps = symbolize::parse_proc_maps(text);
-    capture::ThreadSlot* slot = table.register_thread(tid);
+    bool created = false;
+    capture::ThreadSlot* slot = table.register_thread(tid, &created);
     if (slot == nullptr) break;
-    set_stack_bounds(slot, tid, maps);
+    // Only a slot this scan made is ours to fill in: a thread that
+    // registered itself meanwhile has recorded its own bounds.
+    if (created) bound(slot, tid);
+  }
+  // Unhooked threads whose bounds were unknown (they were running): retry.
+  for (capture::ThreadSlot& slot : table) {
+    int tid = slot.tid.load(std::memory_order_acquire);
+    if (tid != 0 && !slot.hooked.load(std::memory_order_acquire) &&
+        slot.stack_hi.load(std::memory_order_acquire) == 0) {
+      bound(&slot, tid);
+    }
   }
 }
 
