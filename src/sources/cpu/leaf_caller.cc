@@ -54,6 +54,8 @@ const LeafCaller::FunctionShape& LeafCaller::shape_of(uint64_t pc) {
   } else {
     shape.start = 0;
   }
+  uint8_t at_pc = 0;
+  shape.at_ret = read_own_memory(pc, &at_pc, 1) && at_pc == kRet;
   return shapes_.emplace(pc, shape).first->second;
 }
 
@@ -97,8 +99,7 @@ uint64_t LeafCaller::find(uint64_t pc, uint64_t chain_first, const uint64_t stac
     if (candidate == 0 || candidate == chain_first) return 0;
     return is_return_address(candidate, shape.start) ? candidate : 0;
   };
-  uint8_t at_pc = 0;
-  if (read_own_memory(pc, &at_pc, 1) && at_pc == kRet) return pick(stack_top[0]);
+  if (shape.at_ret) return pick(stack_top[0]);
   if (shape.framed) {
     uint64_t offset = pc - shape.start;
     if (offset <= static_cast<uint64_t>(shape.push_offset)) return pick(stack_top[0]);

@@ -10,7 +10,8 @@
 // return address: it must point just after a call instruction, into a
 // different function, and not repeat the chain's first entry.
 //
-// Not thread-safe: one per aggregating thread. Caches per PC and per address.
+// Not thread-safe: one per aggregating thread. Caches per PC and per
+// address, so a hot PC costs hash look-ups only, no memory reads.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +34,7 @@ class LeafCaller {
     uint64_t start = 0;   // 0: unknown function
     int push_offset = 0;  // offset of `push %rbp` (4 after endbr64)
     bool framed = false;  // begins with push %rbp; mov %rsp,%rbp
+    bool at_ret = false;  // the sampled PC itself is a `ret`
   };
 
   const FunctionShape& shape_of(uint64_t pc);
