@@ -23,8 +23,9 @@ constexpr const char* kUsage =
     "\n"
     "Runs PROGRAM with cpprof preloaded, serving Go-compatible profiles at\n"
     "http://HOST:PORT/debug/pprof/ (default 127.0.0.1:6060; port 0 picks one).\n"
-    "Environment: CPPROF_LIBRARY overrides where libcpprof.so is found;\n"
-    "every other CPPROF_* variable is passed on (see the README).\n";
+    "Only PROGRAM serves; the processes it starts inherit the preload but do\n"
+    "not serve. Environment: CPPROF_LIBRARY overrides where libcpprof.so is\n"
+    "found; every other CPPROF_* variable is passed on (see the README).\n";
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "cpprof: %s\n\n%s", message.c_str(), kUsage);
@@ -96,6 +97,9 @@ int run(int argc, char** argv) {
   }
   setenv("LD_PRELOAD", preload.c_str(), 1);
   setenv("CPPROF_HTTP", http.c_str(), 1);
+  // Only this process (the pid survives exec) serves; its children inherit
+  // the preload but stay quiet.
+  setenv("CPPROF_RUN_PID", std::to_string(getpid()).c_str(), 1);
   if (where.port != 0) {
     std::fprintf(stderr, "cpprof: profiling %s at http://%s:%u/debug/pprof/\n", argv[i],
                  where.host.find(':') == std::string::npos ? where.host.c_str()

@@ -4,7 +4,10 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <fstream>
 #include <string>
 
 #include "support/child_process.h"
@@ -71,6 +74,29 @@ TEST(Launch, CpprofRunKeepsThePid) {
   std::optional<std::string> line = child.read_line(30s);
   ASSERT_TRUE(line.has_value());
   EXPECT_EQ(*line, std::to_string(child.pid()));
+}
+
+TEST(Launch, CpprofRunServesFromTheLaunchedProcessOnlyNotItsChildren) {
+  SKIP_IF_PRELOAD_IMPOSSIBLE();
+  char log_path[] = "/tmp/cpprof-launch-log-XXXXXX";
+  int fd = mkstemp(log_path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  // A shell script's commands inherit the preload, as with pyenv's shims.
+  ChildProcess child({built_binary("cpprof"), "run", "--http", "127.0.0.1:0", "--", "/bin/sh", "-c",
+                      "/bin/true; /bin/true; echo $$; sleep 1"},
+                     {{"CPPROF_LOG", log_path}});
+  std::optional<std::string> pid = child.read_line(30s);
+  ASSERT_TRUE(child.wait(30s).has_value());
+  std::ifstream in(log_path);
+  std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  unlink(log_path);
+  ASSERT_TRUE(pid.has_value());
+  size_t first = log.find("serving http://");
+  ASSERT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find("serving http://", first + 1), std::string::npos) << log;
+  EXPECT_NE(log.find("(pid " + *pid + ")"), std::string::npos) << log;
+  EXPECT_EQ(log.find("not serving"), std::string::npos) << log;
 }
 
 TEST(Launch, CpprofRunExplainsBadUsage) {
