@@ -143,19 +143,22 @@ void Listener::accept_pending() {
   }
 }
 
+bool Listener::adopt(int fd, tcp::socket* socket) {
+  boost::system::error_code ec;
+  socket->assign(acceptor_.local_endpoint(ec).protocol(), fd, ec);
+  if (ec) ::close(fd);
+  return !ec;
+}
+
 void Listener::admit(int fd) {
   auto& sessions = state_.sessions;
   sessions.erase(std::remove_if(sessions.begin(), sessions.end(),
                                 [](const std::weak_ptr<Session>& s) { return s.expired(); }),
                  sessions.end());
   if (static_cast<int>(sessions.size()) >= state_.config.max_connections) return reject(fd);
-  boost::system::error_code ec;
   tcp::socket socket(state_.io);
-  socket.assign(acceptor_.local_endpoint(ec).protocol(), fd, ec);
-  if (ec) {
-    ::close(fd);
-    return;
-  }
+  if (!adopt(fd, &socket)) return;
+  boost::system::error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
   auto session = std::make_shared<Session>(state_, std::move(socket));
   sessions.push_back(session);
@@ -170,13 +173,8 @@ void Listener::reject(int fd) {
     return;
   }
   ::shutdown(fd, SHUT_WR);
-  boost::system::error_code ec;
   tcp::socket socket(state_.io);
-  socket.assign(acceptor_.local_endpoint(ec).protocol(), fd, ec);
-  if (ec) {
-    ::close(fd);
-    return;
-  }
+  if (!adopt(fd, &socket)) return;
   ++draining_rejects_;
   std::make_shared<Drain>(state_.io, std::move(socket), [self = shared_from_this()] {
     --self->draining_rejects_;

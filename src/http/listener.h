@@ -39,6 +39,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
  private:
   void wait_for_connection();
   void accept_pending();
+  // Wraps an accepted descriptor in `socket`; closes it and returns false on failure.
+  bool adopt(int fd, boost::asio::ip::tcp::socket* socket);
   void admit(int fd);
   void reject(int fd);
 

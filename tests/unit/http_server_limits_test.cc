@@ -12,6 +12,7 @@
 #include <iostream>
 #include <thread>
 
+#include "support/eventually.h"
 #include "support/http_client.h"
 #include "support/http_fake_registry.h"
 
@@ -23,15 +24,7 @@ using test::http_get;
 using test::HttpRequest;
 using test::HttpResponse;
 
-template <class Condition>
-bool eventually(Condition condition, std::chrono::milliseconds limit = 5s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
+using test::eventually;
 
 struct Running {
   test::FakeRegistry fake = test::make_fake_registry();

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/eventually.h"
 #include "support/http_client.h"
 #include "support/http_fake_registry.h"
 #include "support/pprof_tool.h"
@@ -24,16 +25,7 @@ using test::http_get;
 using test::HttpRequest;
 using test::HttpResponse;
 
-// Polls `condition` for up to `limit`; true as soon as it holds.
-template <class Condition>
-bool eventually(Condition condition, std::chrono::milliseconds limit = 5s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
+using test::eventually;
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
