@@ -7,6 +7,7 @@
 #include "capture/frame_walk.h"
 #include "capture/signal_safe.h"
 #include "capture/thread_table.h"
+#include "capture/unwind.h"
 
 namespace cpprof::capture {
 namespace {
@@ -42,8 +43,9 @@ void on_cpu_signal(int /*signo*/, siginfo_t* info, void* ucontext) {
   uintptr_t lo = slot != nullptr ? slot->stack_lo.load(std::memory_order_relaxed) : 0;
   uintptr_t hi = slot != nullptr ? slot->stack_hi.load(std::memory_order_relaxed) : 0;
   MachineState state = machine_state_from_ucontext(ucontext);
-  sample.depth = static_cast<uint32_t>(
-      walk_frame_pointers(state, lo, hi, sample.frames, RawSample::kMaxFrames));
+  WalkResult walk = walk_stack(state, lo, hi, sample.frames, RawSample::kMaxFrames);
+  sample.depth = static_cast<uint32_t>(walk.depth);
+  sample.leaf_unwound = walk.leaf_unwound;
   read_stack_top(state.sp, lo, hi, sample.stack_top);
   ring->push(sample);
 }

@@ -28,8 +28,9 @@ struct RawSample {
   uint32_t depth = 0;              // entries used in `frames`
   uint64_t weight = 0;             // periods this sample stands for (1 + timer overruns)
   uint64_t stack_top[2] = {0, 0};  // the two words at the interrupted SP; 0 if unreadable
-  // frames[0] is the interrupted PC; the rest are return addresses from the
-  // frame-pointer chain, callers outward.
+  bool leaf_unwound = false;       // frames[1] is the leaf's caller by its unwind row
+  // frames[0] is the interrupted PC; the rest are return addresses of the
+  // callers, outward (capture/unwind.h).
   uint64_t frames[kMaxFrames];  // left uninitialised: the handler must not call memset
 };
 

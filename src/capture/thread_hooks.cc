@@ -81,8 +81,17 @@ void* hooked_thread_start(void* raw) {
   return routine(arg);
 }
 
+// Resolved at the first pthread_create (the caller's ordinary context, where
+// the loader's lock is fine). An atomic rather than a function-local static:
+// a static's guard is a lock. Two first callers at once both look it up.
+std::atomic<PthreadCreate> g_real_pthread_create{nullptr};
+
 PthreadCreate real_pthread_create() {
-  static PthreadCreate real = reinterpret_cast<PthreadCreate>(dlsym(RTLD_NEXT, "pthread_create"));
+  PthreadCreate real = g_real_pthread_create.load(std::memory_order_acquire);
+  if (real == nullptr) {
+    real = reinterpret_cast<PthreadCreate>(dlsym(RTLD_NEXT, "pthread_create"));
+    g_real_pthread_create.store(real, std::memory_order_release);
+  }
   return real;
 }
 

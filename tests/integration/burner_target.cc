@@ -50,44 +50,39 @@ const char* launch_name(Launch how) {
   return "?";
 }
 
-Target start_burner(Launch how, int threads, int hz, std::string* error,
-                    std::vector<std::string> extra_args) {
+Target start_program(Launch how, const std::string& program, std::vector<std::string> args,
+                     std::string* error, std::map<std::string, std::string> env) {
   Target target;
-  std::string threads_arg = std::to_string(threads);
-  std::string hz_arg = std::to_string(hz);
   char log_template[] = "/tmp/cpprof-test-log-XXXXXX";
   int fd = mkstemp(log_template);
   if (fd >= 0) close(fd);
   target.log_path = log_template;
-  std::map<std::string, std::string> env = {{"CPPROF_LOG", target.log_path},
-                                            {"CPPROF_CPU_HZ", hz_arg}};
-  std::vector<std::string> args;
+  env["CPPROF_LOG"] = target.log_path;
+  std::vector<std::string> command;
   switch (how) {
     case Launch::kLinked:
-      args = {built_binary("cpu_burner_linked"), "--hz", hz_arg};
+      command = {built_binary(program + "_linked")};
       break;
     case Launch::kPreload:
       env["LD_PRELOAD"] = built_library();
       env["CPPROF_HTTP"] = "127.0.0.1:0";
-      args = {built_binary("cpu_burner")};
+      command = {built_binary(program)};
       break;
     case Launch::kCpprofRun:
-      args = {built_binary("cpprof"), "run", "--http",
-              "127.0.0.1:0",          "--",  built_binary("cpu_burner")};
+      command = {built_binary("cpprof"), "run", "--http",
+                 "127.0.0.1:0",          "--",  built_binary(program)};
       break;
   }
-  args.push_back("--threads");
-  args.push_back(threads_arg);
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
-  target.process = std::make_unique<ChildProcess>(args, env);
+  command.insert(command.end(), args.begin(), args.end());
+  target.process = std::make_unique<ChildProcess>(command, env);
   if (!target.process->started()) {
-    *error = "could not start the burner";
+    *error = "could not start " + program;
     return target;
   }
   if (how == Launch::kLinked) {
     std::optional<std::string> port = target.process->wait_for_line("port ", 30s);
     if (!port) {
-      *error = "the linked burner printed no port";
+      *error = "the linked " + program + " printed no port";
       return target;
     }
     target.port = static_cast<uint16_t>(std::stoi(*port));
@@ -96,10 +91,21 @@ Target start_burner(Launch how, int threads, int hz, std::string* error,
     return target;
   }
   if (!target.process->wait_for_line("ready", 30s)) {
-    *error = "the burner never said ready";
+    *error = program + " never said ready";
     target.port = 0;
   }
   return target;
+}
+
+Target start_burner(Launch how, int threads, int hz, std::string* error,
+                    std::vector<std::string> extra_args) {
+  std::string hz_arg = std::to_string(hz);
+  std::vector<std::string> args;
+  if (how == Launch::kLinked) args = {"--hz", hz_arg};
+  args.push_back("--threads");
+  args.push_back(std::to_string(threads));
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  return start_program(how, "cpu_burner", args, error, {{"CPPROF_CPU_HZ", hz_arg}});
 }
 
 }  // namespace cpprof::test

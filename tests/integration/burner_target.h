@@ -22,6 +22,12 @@ struct Target {
   std::string log_path;
 };
 
+// Starts the test program `program` (its "<program>_linked" build when
+// linked, which must print "port N") with `args` and `env`, and waits until
+// it serves and prints "ready". On failure, `port` is 0 and `error` says why.
+Target start_program(Launch how, const std::string& program, std::vector<std::string> args,
+                     std::string* error, std::map<std::string, std::string> env = {});
+
 // Starts the burner (`threads` workers, `hz` samples/s) and waits until it
 // serves. On failure, `port` is 0 and `error` says why.
 Target start_burner(Launch how, int threads, int hz, std::string* error,

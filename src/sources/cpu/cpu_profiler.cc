@@ -139,6 +139,8 @@ bool CpuProfiler::start_sampling_locked(std::string* error) {
     *error = refusal;
     return false;
   }
+  // Rows before timers: the first samples already unwind through libc.
+  unwind_tables_.refresh();
   capture::set_thread_hooks({on_thread_start, on_thread_exit});
   static std::once_flag at_fork;
   std::call_once(at_fork, [] { pthread_atfork(nullptr, nullptr, after_fork_in_child); });
@@ -180,8 +182,10 @@ void CpuProfiler::add_sample_locked(const capture::RawSample& raw) {
   stack.reserve(raw.depth + 1);
   stack.push_back(raw.frames[0]);  // the interrupted PC, as is
   uint64_t chain_first = raw.depth > 1 ? raw.frames[1] : 0;
-  if (uint64_t caller = leaf_caller_->find(raw.frames[0], chain_first, raw.stack_top)) {
-    stack.push_back(caller - 1);
+  if (!raw.leaf_unwound) {  // no unwind row at the leaf: guess its caller from the stack top
+    if (uint64_t caller = leaf_caller_->find(raw.frames[0], chain_first, raw.stack_top)) {
+      stack.push_back(caller - 1);
+    }
   }
   for (uint32_t i = 1; i < raw.depth; ++i) stack.push_back(raw.frames[i] - 1);
   for (Window* window : windows_) {
@@ -209,6 +213,7 @@ void CpuProfiler::drain_loop() {
     wake_.wait_for(lock, kDrainInterval);
     if (stopping_ || windows_.empty()) continue;
     drain_locked();
+    unwind_tables_.refresh();  // objects dlopen()ed since: cheap when none
     if (++drains % kScanEvery == 0) {
       // Threads started without our hooks (raw clone, or before we loaded).
       scan_threads([](capture::ThreadSlot* slot) { disarm_thread_timer(slot, true); });

@@ -27,6 +27,7 @@
 
 #include "capture/sample_ring.h"
 #include "profile/profile.h"
+#include "sources/cpu/unwind_tables.h"
 #include "symbolize/symbolizer.h"
 
 namespace cpprof::sources {
@@ -96,6 +97,7 @@ class CpuProfiler {
   bool stopping_ = false;
   std::thread drain_thread_;
   std::unique_ptr<LeafCaller> leaf_caller_;  // used by whoever drains, under mu_
+  UnwindTables unwind_tables_;               // rows for the handler's walk, refreshed under mu_
 };
 
 }  // namespace cpprof::sources

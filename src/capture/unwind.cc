@@ -1,0 +1,166 @@
+#include "capture/unwind.h"
+
+#include <time.h>
+
+#include <atomic>
+
+#include "capture/signal_safe.h"
+
+namespace cpprof::capture {
+namespace {
+
+std::atomic<const UnwindIndex*> g_index{nullptr};
+std::atomic<uint32_t> g_epoch{0};
+std::atomic<uint32_t> g_readers[2];
+
+const UnwindObject* find_object(const UnwindIndex& index, uintptr_t pc) {
+  size_t lo = 0;
+  size_t hi = index.count;
+  while (lo < hi) {  // the first object starting above pc
+    size_t mid = lo + (hi - lo) / 2;
+    if (index.objects[mid].start <= pc) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo == 0) return nullptr;
+  const UnwindObject* object = &index.objects[lo - 1];
+  return pc < object->limit ? object : nullptr;
+}
+
+// Waits until no walk counted under `parity` is running; false on timeout.
+bool wait_for_readers(uint32_t parity, int64_t deadline_ns) {
+  while (g_readers[parity].load(std::memory_order_seq_cst) != 0) {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec * 1000000000LL + now.tv_nsec > deadline_ns) return false;
+    timespec pause{0, 100000};  // handlers take microseconds
+    nanosleep(&pause, nullptr);
+  }
+  return true;
+}
+
+CPPROF_READS_RAW_STACK uintptr_t read_word(uintptr_t address) {
+  return *reinterpret_cast<const uintptr_t*>(address);
+}
+
+}  // namespace
+
+const UnwindRow* find_unwind_row(const UnwindIndex& index, uintptr_t pc) {
+  const UnwindObject* object = find_object(index, pc);
+  if (object == nullptr || object->row_count == 0) return nullptr;
+  uintptr_t page = (pc - object->start) >> kUnwindPageShift;
+  if (page >= object->page_count) return nullptr;
+  uint32_t first = object->page_first[page];
+  uint32_t last = object->page_first[page + 1];
+  if (last >= object->row_count) last = object->row_count - 1;
+  auto offset = static_cast<uint32_t>(pc - object->base);
+  if (object->rows[first].pc_offset > offset) return nullptr;  // before the first row
+  while (first < last) {  // the last row in [first, last] starting at or below offset
+    uint32_t mid = first + (last - first + 1) / 2;
+    if (object->rows[mid].pc_offset <= offset) {
+      first = mid;
+    } else {
+      last = mid - 1;
+    }
+  }
+  return &object->rows[first];
+}
+
+bool publish_unwind_index(const UnwindIndex* index, int grace_ms) {
+  g_index.exchange(index, std::memory_order_seq_cst);
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  int64_t deadline = now.tv_sec * 1000000000LL + now.tv_nsec + int64_t{grace_ms} * 1000000;
+  // Every walk that could have loaded the old index counted itself before
+  // loading it. Seeing each counter at zero once after the exchange proves
+  // they are all done; flipping the parity before each wait sends new walks
+  // to the other counter, so the waited one can only drain.
+  uint32_t first = g_epoch.fetch_add(1, std::memory_order_seq_cst) & 1;
+  if (!wait_for_readers(first, deadline)) return false;
+  uint32_t second = g_epoch.fetch_add(1, std::memory_order_seq_cst) & 1;
+  return wait_for_readers(second, deadline);
+}
+
+WalkResult walk_stack(const MachineState& state, uintptr_t stack_lo, uintptr_t stack_hi,
+                      uint64_t* frames, size_t max_frames) {
+  uint32_t parity = g_epoch.load(std::memory_order_seq_cst) & 1;
+  g_readers[parity].fetch_add(1, std::memory_order_seq_cst);
+  const UnwindIndex* index = g_index.load(std::memory_order_seq_cst);
+  WalkResult result = walk_stack_with(index, state, stack_lo, stack_hi, frames, max_frames);
+  g_readers[parity].fetch_sub(1, std::memory_order_release);
+  return result;
+}
+
+CPPROF_READS_RAW_STACK WalkResult walk_stack_with(const UnwindIndex* index,
+                                                  const MachineState& state, uintptr_t stack_lo,
+                                                  uintptr_t stack_hi, uint64_t* frames,
+                                                  size_t max_frames) {
+  constexpr uintptr_t kWord = sizeof(uintptr_t);
+  WalkResult result;
+  if (max_frames == 0) return result;
+  frames[result.depth++] = state.pc;
+  if (stack_hi == 0 || state.sp >= stack_hi) return result;
+  uintptr_t pc = state.pc;
+  uintptr_t sp = state.sp;
+  uintptr_t fp = state.fp;
+  uintptr_t lo = sp > stack_lo ? sp : stack_lo;  // nothing below the current frame is ours to read
+  while (result.depth < max_frames) {
+    bool leaf = result.depth == 1;
+    // A caller's return address may sit just past its function's last call
+    // (a noreturn callee): look up the call instruction instead.
+    const UnwindRow* row = index != nullptr ? find_unwind_row(*index, leaf ? pc : pc - 1) : nullptr;
+    uintptr_t return_address = 0;
+    uintptr_t caller_fp = fp;
+    uintptr_t caller_sp = 0;
+    if (row != nullptr && row->cfa_rule != CfaRule::kNone) {
+      uintptr_t cfa = 0;
+      switch (row->cfa_rule) {
+        case CfaRule::kSp:
+          cfa = sp + static_cast<intptr_t>(row->cfa_offset);
+          break;
+        case CfaRule::kFp:
+          cfa = fp + static_cast<intptr_t>(row->cfa_offset);
+          break;
+        case CfaRule::kPlt:
+          cfa = sp + ((pc & 15) >= 11 ? 2 * kWord : kWord);
+          break;
+        case CfaRule::kEnd:
+        case CfaRule::kNone:
+          return result;
+      }
+      // The return address is the word below the CFA (x86-64), above SP.
+      if (cfa <= sp || cfa % kWord != 0 || cfa - kWord < lo || cfa > stack_hi) break;
+      return_address = read_word(cfa - kWord);
+      if (row->fp_rule == FpRule::kSaved) {
+        uintptr_t slot = cfa + static_cast<intptr_t>(row->fp_offset);
+        if (leaf && slot < sp) {
+          // An epilogue past its `pop %rbp` (compilers do not always say
+          // so): the register already holds the caller's value.
+        } else if (slot < lo || slot % kWord != 0 || slot > stack_hi - kWord) {
+          break;
+        } else {
+          caller_fp = read_word(slot);
+        }
+      }
+      caller_sp = cfa;
+      if (leaf) result.leaf_unwound = true;
+    } else {
+      // No rows for this code: follow the frame record, as a plain FP walk does.
+      if (fp < lo || fp % kWord != 0 || fp > stack_hi - 2 * kWord) break;
+      caller_fp = read_word(fp);
+      return_address = read_word(fp + kWord);
+      caller_sp = fp + 2 * kWord;
+    }
+    if (return_address == 0) break;
+    frames[result.depth++] = return_address;
+    pc = return_address;
+    sp = caller_sp;
+    fp = caller_fp;
+    lo = sp;
+  }
+  return result;
+}
+
+}  // namespace cpprof::capture

@@ -1,0 +1,683 @@
+#include "sources/cpu/unwind_tables.h"
+
+#include <elf.h>
+#include <link.h>
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+
+namespace cpprof::sources {
+namespace {
+
+using capture::CfaRule;
+using capture::FpRule;
+using capture::UnwindRow;
+using Segments = std::vector<std::pair<uintptr_t, uintptr_t>>;
+
+constexpr int kGraceMs = 1000;
+
+// x86-64 DWARF register numbers.
+constexpr uint64_t kRegFp = 6;
+constexpr uint64_t kRegSp = 7;
+constexpr uint64_t kRegRa = 16;
+
+// Pointer encodings (DW_EH_PE_*).
+constexpr uint8_t kPeOmit = 0xff;
+constexpr uint8_t kPeIndirect = 0x80;
+
+// A bounds-checked cursor over the object's loaded memory.
+class Cursor {
+ public:
+  // Reads may go from `at` up to `end`, and never past the end of the
+  // loaded segment holding `at` (none: every read fails).
+  Cursor(const Segments& segments, uintptr_t at, uintptr_t end) : at_(at), end_(at), ok_(false) {
+    for (const auto& [lo, hi] : segments) {
+      if (at >= lo && at < hi) {
+        end_ = std::min(end, hi);
+        ok_ = true;
+      }
+    }
+  }
+
+  bool ok() const { return ok_; }
+  uintptr_t at() const { return at_; }
+  uintptr_t end() const { return end_; }
+  void seek(uintptr_t at) {
+    if (at > end_) ok_ = false;
+    at_ = at;
+  }
+
+  template <typename T>
+  T read() {
+    T value{};
+    if (!ok_ || end_ - at_ < sizeof(T) || at_ > end_) {
+      ok_ = false;
+      return value;
+    }
+    std::memcpy(&value, reinterpret_cast<const void*>(at_), sizeof(T));
+    at_ += sizeof(T);
+    return value;
+  }
+
+  uint64_t uleb() {
+    uint64_t value = 0;
+    for (int shift = 0; ok_; shift += 7) {
+      auto byte = read<uint8_t>();
+      if (shift < 64) value |= uint64_t{byte & 0x7fu} << shift;
+      if ((byte & 0x80) == 0) break;
+    }
+    return value;
+  }
+
+  int64_t sleb() {
+    uint64_t value = 0;
+    int shift = 0;
+    uint8_t byte = 0;
+    do {
+      byte = read<uint8_t>();
+      if (shift < 64) value |= uint64_t{byte & 0x7fu} << shift;
+      shift += 7;
+    } while (ok_ && (byte & 0x80) != 0);
+    if (shift < 64 && (byte & 0x40) != 0) value |= ~uint64_t{0} << shift;
+    return static_cast<int64_t>(value);
+  }
+
+  // A pointer in `encoding`; `data_base` serves DW_EH_PE_datarel. False
+  // for encodings we do not follow.
+  bool pointer(uint8_t encoding, uintptr_t data_base, uintptr_t* out) {
+    if (encoding == kPeOmit) return false;
+    uintptr_t field = at_;
+    uint64_t value = 0;
+    switch (encoding & 0x0f) {
+      case 0x00:
+        value = read<uint64_t>();
+        break;
+      case 0x01:
+        value = uleb();
+        break;
+      case 0x02:
+        value = read<uint16_t>();
+        break;
+      case 0x03:
+        value = read<uint32_t>();
+        break;
+      case 0x04:
+        value = read<uint64_t>();
+        break;
+      case 0x09:
+        value = static_cast<uint64_t>(sleb());
+        break;
+      case 0x0a:
+        value = static_cast<uint64_t>(int64_t{read<int16_t>()});
+        break;
+      case 0x0b:
+        value = static_cast<uint64_t>(int64_t{read<int32_t>()});
+        break;
+      case 0x0c:
+        value = read<uint64_t>();
+        break;
+      default:
+        ok_ = false;
+        return false;
+    }
+    switch (encoding & 0x70) {
+      case 0x00:
+        break;
+      case 0x10:
+        value += field;
+        break;
+      case 0x30:
+        value += data_base;
+        break;
+      default:
+        return false;
+    }
+    *out = static_cast<uintptr_t>(value);
+    return ok_;
+  }
+
+ private:
+  uintptr_t at_;
+  uintptr_t end_;
+  bool ok_;
+};
+
+struct Cie {
+  uint64_t code_align = 1;
+  int64_t data_align = -8;
+  uint64_t ra_register = kRegRa;
+  uint8_t fde_encoding = 0;
+  bool has_augmentation_data = false;
+  bool signal_frame = false;
+  uintptr_t instructions = 0;
+  uintptr_t end = 0;
+};
+
+enum class Rule : uint8_t { kSame, kOffset, kOther, kUndefined };
+
+struct State {
+  uint64_t cfa_register = kRegSp;
+  int64_t cfa_offset = 8;
+  bool cfa_plt = false;    // gcc's PLT expression
+  bool cfa_other = false;  // an expression we do not follow
+  Rule fp = Rule::kSame;
+  int64_t fp_offset = 0;
+  Rule ra = Rule::kOffset;
+  int64_t ra_offset = -8;
+};
+
+// Recognises the CFA expression of PLT stubs:
+// DW_OP_breg7 8; DW_OP_breg16 0; DW_OP_lit15; DW_OP_and; DW_OP_litN;
+// DW_OP_ge; DW_OP_lit3; DW_OP_shl; DW_OP_plus. Returns N, or -1.
+int plt_threshold(uintptr_t expression, uint64_t length) {
+  if (length != 11) return -1;
+  const auto* op = reinterpret_cast<const uint8_t*>(expression);
+  static constexpr uint8_t kHead[] = {0x77, 0x08, 0x80, 0x00, 0x3f, 0x1a};
+  static constexpr uint8_t kTail[] = {0x2a, 0x33, 0x24, 0x22};
+  if (std::memcmp(op, kHead, sizeof(kHead)) != 0) return -1;
+  if (op[6] < 0x30 || op[6] > 0x4f) return -1;
+  if (std::memcmp(op + 7, kTail, sizeof(kTail)) != 0) return -1;
+  return op[6] - 0x30;
+}
+
+UnwindRow row_for(const State& state, uintptr_t pc, uintptr_t base, bool signal_frame) {
+  UnwindRow row{};
+  row.pc_offset = static_cast<uint32_t>(pc - base);
+  row.cfa_rule = CfaRule::kNone;
+  row.fp_rule = FpRule::kSame;
+  if (signal_frame) return row;  // a signal trampoline: its caller is in a saved context
+  if (state.ra == Rule::kUndefined) {
+    row.cfa_rule = CfaRule::kEnd;
+    return row;
+  }
+  if (state.ra != Rule::kOffset || state.ra_offset != -8 || state.cfa_other) return row;
+  if (state.cfa_plt) {
+    row.cfa_rule = CfaRule::kPlt;
+    row.cfa_offset = static_cast<int32_t>(state.cfa_offset);
+  } else if (state.cfa_register == kRegSp || state.cfa_register == kRegFp) {
+    if (state.cfa_offset < INT32_MIN || state.cfa_offset > INT32_MAX) return row;
+    row.cfa_rule = state.cfa_register == kRegSp ? CfaRule::kSp : CfaRule::kFp;
+    row.cfa_offset = static_cast<int32_t>(state.cfa_offset);
+  } else {
+    return row;
+  }
+  if (state.fp == Rule::kOffset && state.fp_offset >= INT16_MIN && state.fp_offset <= INT16_MAX) {
+    row.fp_rule = FpRule::kSaved;
+    row.fp_offset = static_cast<int16_t>(state.fp_offset);
+  } else if (state.fp == Rule::kOther) {
+    row.cfa_rule = CfaRule::kNone;  // the caller's FP is somewhere we cannot follow
+  }
+  return row;
+}
+
+class Decoder {
+ public:
+  Decoder(uintptr_t base, uintptr_t hdr, const Segments& segments, ObjectRows* out)
+      : base_(base), hdr_(hdr), segments_(segments), out_(out) {}
+
+  bool run() {
+    Cursor header(segments_, hdr_, UINTPTR_MAX);
+    auto version = header.read<uint8_t>();
+    auto eh_frame_encoding = header.read<uint8_t>();
+    auto count_encoding = header.read<uint8_t>();
+    auto table_encoding = header.read<uint8_t>();
+    if (!header.ok() || version != 1) return false;
+    uintptr_t eh_frame = 0;
+    uintptr_t count = 0;
+    if (!header.pointer(eh_frame_encoding, hdr_, &eh_frame)) return false;
+    if (!header.pointer(count_encoding, hdr_, &count)) return false;
+    // The sorted search table: (initial location, FDE address) pairs. Only
+    // its FDE addresses are used; every FDE is decoded in full.
+    if (table_encoding != 0x3b || count == 0) return false;  // datarel | sdata4
+    if (count > (header.end() - header.at()) / 8) return false;
+    out_->rows.reserve(count * 4);
+    for (uintptr_t i = 0; i < count; ++i) {
+      header.read<int32_t>();
+      uintptr_t fde = hdr_ + static_cast<intptr_t>(header.read<int32_t>());
+      if (!header.ok()) return false;
+      decode_fde(fde);
+    }
+    finish();
+    return !out_->rows.empty();
+  }
+
+ private:
+  const Cie* cie_at(uintptr_t address) {
+    auto it = cies_.find(address);
+    if (it != cies_.end()) return it->second.instructions != 0 ? &it->second : nullptr;
+    Cie& cie = cies_[address];
+    Cursor c(segments_, address, UINTPTR_MAX);
+    uint64_t length = c.read<uint32_t>();
+    if (length == 0xffffffff) length = c.read<uint64_t>();
+    uintptr_t end = c.at() + length;
+    if (!c.ok() || length > c.end() - c.at()) return nullptr;
+    if (c.read<uint32_t>() != 0) return nullptr;  // not a CIE
+    auto version = c.read<uint8_t>();
+    if (version != 1 && version != 3) return nullptr;
+    const char* augmentation = reinterpret_cast<const char*>(c.at());
+    size_t augmentation_length = strnlen(augmentation, c.end() - c.at());
+    c.seek(c.at() + augmentation_length + 1);
+    if (augmentation_length >= 2 && augmentation[0] == 'e' && augmentation[1] == 'h') {
+      c.read<uint64_t>();
+    }
+    cie.code_align = c.uleb();
+    cie.data_align = c.sleb();
+    cie.ra_register = version == 1 ? c.read<uint8_t>() : c.uleb();
+    if (augmentation_length > 0 && augmentation[0] == 'z') {
+      cie.has_augmentation_data = true;
+      uint64_t data_length = c.uleb();
+      uintptr_t data_end = c.at() + data_length;
+      for (size_t i = 1; i < augmentation_length && c.ok(); ++i) {
+        switch (augmentation[i]) {
+          case 'R':
+            cie.fde_encoding = c.read<uint8_t>();
+            break;
+          case 'L':
+            c.read<uint8_t>();
+            break;
+          case 'S':
+            cie.signal_frame = true;
+            break;
+          case 'P': {
+            auto encoding = c.read<uint8_t>();
+            uintptr_t ignored = 0;
+            c.pointer(static_cast<uint8_t>(encoding & ~kPeIndirect), 0, &ignored);
+            break;
+          }
+          case 'B':
+            break;
+          default:
+            i = augmentation_length;
+            break;  // unknown: the length lets us skip
+        }
+      }
+      c.seek(data_end);
+    }
+    if (!c.ok() || cie.ra_register != kRegRa) return nullptr;
+    cie.instructions = c.at();
+    cie.end = end;
+    return &cie;
+  }
+
+  void decode_fde(uintptr_t fde) {
+    Cursor c(segments_, fde, UINTPTR_MAX);
+    uint64_t length = c.read<uint32_t>();
+    if (length == 0xffffffff) return;  // 64-bit DWARF: not produced for x86-64 .eh_frame
+    if (!c.ok() || length > c.end() - c.at()) return;
+    uintptr_t end = c.at() + length;
+    uintptr_t id_field = c.at();
+    auto cie_offset = c.read<uint32_t>();
+    if (!c.ok() || cie_offset == 0 || cie_offset > id_field) return;
+    const Cie* cie = cie_at(id_field - cie_offset);
+    if (cie == nullptr) return;
+    uintptr_t pc_begin = 0;
+    uintptr_t pc_range = 0;
+    if (!c.pointer(cie->fde_encoding, 0, &pc_begin)) return;
+    if (!c.pointer(cie->fde_encoding & 0x0f, 0, &pc_range)) return;
+    if (cie->has_augmentation_data) c.seek(c.at() + c.uleb());
+    if (!c.ok() || pc_range == 0 || pc_begin < base_ || pc_begin + pc_range - base_ > UINT32_MAX) {
+      return;
+    }
+    ++out_->fdes;
+    State initial;
+    uintptr_t loc = pc_begin;
+    if (!execute(*cie, cie->instructions, cie->end, &initial, initial, nullptr, &loc)) return;
+    State state = initial;
+    execute(*cie, c.at(), end, &state, initial, &out_->rows, &loc);
+    if (loc < pc_begin + pc_range)
+      out_->rows.push_back(row_for(state, loc, base_, cie->signal_frame));
+    UnwindRow gap{};
+    gap.pc_offset = static_cast<uint32_t>(pc_begin + pc_range - base_);
+    out_->rows.push_back(gap);
+    out_->start = out_->start == 0 ? pc_begin : std::min(out_->start, pc_begin);
+    out_->limit = std::max(out_->limit, pc_begin + pc_range);
+  }
+
+  // Runs call-frame instructions, appending a row each time the location
+  // advances (rows == nullptr: a CIE's initial instructions, no rows).
+  bool execute(const Cie& cie, uintptr_t from, uintptr_t to, State* state, const State& initial,
+               std::vector<UnwindRow>* rows, uintptr_t* loc) {
+    Cursor c(segments_, from, to);
+    std::vector<State> remembered;
+    auto advance = [&](uint64_t delta) {
+      if (rows != nullptr) rows->push_back(row_for(*state, *loc, base_, cie.signal_frame));
+      *loc += delta * cie.code_align;
+    };
+    auto set_rule = [&](uint64_t reg, Rule rule, int64_t offset) {
+      if (reg == kRegFp) {
+        state->fp = rule;
+        state->fp_offset = offset;
+      } else if (reg == kRegRa) {
+        state->ra = rule;
+        state->ra_offset = offset;
+      }
+    };
+    auto restore_rule = [&](uint64_t reg) {
+      if (reg == kRegFp) {
+        state->fp = initial.fp;
+        state->fp_offset = initial.fp_offset;
+      } else if (reg == kRegRa) {
+        state->ra = initial.ra;
+        state->ra_offset = initial.ra_offset;
+      }
+    };
+    while (c.ok() && c.at() < to) {
+      auto op = c.read<uint8_t>();
+      uint8_t low = op & 0x3f;
+      switch (op >> 6) {
+        case 1:
+          advance(low);
+          continue;
+        case 2:
+          set_rule(low, Rule::kOffset, static_cast<int64_t>(c.uleb()) * cie.data_align);
+          continue;
+        case 3:
+          restore_rule(low);
+          continue;
+        default:
+          break;
+      }
+      switch (op) {
+        case 0x00:
+          break;      // nop
+        case 0x01: {  // set_loc
+          uintptr_t target = 0;
+          if (!c.pointer(cie.fde_encoding, 0, &target) || target < *loc) return false;
+          advance(0);
+          *loc = target;
+          break;
+        }
+        case 0x02:
+          advance(c.read<uint8_t>());
+          break;
+        case 0x03:
+          advance(c.read<uint16_t>());
+          break;
+        case 0x04:
+          advance(c.read<uint32_t>());
+          break;
+        case 0x05: {  // offset_extended
+          uint64_t reg = c.uleb();
+          set_rule(reg, Rule::kOffset, static_cast<int64_t>(c.uleb()) * cie.data_align);
+          break;
+        }
+        case 0x06:
+          restore_rule(c.uleb());
+          break;
+        case 0x07:
+          set_rule(c.uleb(), Rule::kUndefined, 0);
+          break;
+        case 0x08:
+          set_rule(c.uleb(), Rule::kSame, 0);
+          break;
+        case 0x09: {  // register
+          uint64_t reg = c.uleb();
+          c.uleb();
+          set_rule(reg, Rule::kOther, 0);
+          break;
+        }
+        case 0x0a:
+          remembered.push_back(*state);
+          break;
+        case 0x0b:
+          if (remembered.empty()) return false;
+          *state = remembered.back();
+          remembered.pop_back();
+          break;
+        case 0x0c:  // def_cfa
+          state->cfa_register = c.uleb();
+          state->cfa_offset = static_cast<int64_t>(c.uleb());
+          state->cfa_plt = state->cfa_other = false;
+          break;
+        case 0x0d:
+          state->cfa_register = c.uleb();
+          break;
+        case 0x0e:
+          state->cfa_offset = static_cast<int64_t>(c.uleb());
+          break;
+        case 0x0f: {  // def_cfa_expression
+          uint64_t length = c.uleb();
+          int threshold = length <= c.end() - c.at() ? plt_threshold(c.at(), length) : -1;
+          state->cfa_plt = threshold >= 0;
+          state->cfa_other = threshold < 0;
+          state->cfa_offset = threshold;
+          c.seek(c.at() + length);
+          break;
+        }
+        case 0x10:    // expression
+        case 0x16: {  // val_expression
+          uint64_t reg = c.uleb();
+          c.seek(c.at() + c.uleb());
+          set_rule(reg, Rule::kOther, 0);
+          break;
+        }
+        case 0x11: {  // offset_extended_sf
+          uint64_t reg = c.uleb();
+          set_rule(reg, Rule::kOffset, c.sleb() * cie.data_align);
+          break;
+        }
+        case 0x12:  // def_cfa_sf
+          state->cfa_register = c.uleb();
+          state->cfa_offset = c.sleb() * cie.data_align;
+          state->cfa_plt = state->cfa_other = false;
+          break;
+        case 0x13:
+          state->cfa_offset = c.sleb() * cie.data_align;
+          break;
+        case 0x14:  // val_offset
+        case 0x15: {
+          uint64_t reg = c.uleb();
+          if (op == 0x14) {
+            c.uleb();
+          } else {
+            c.sleb();
+          }
+          set_rule(reg, Rule::kOther, 0);
+          break;
+        }
+        case 0x2e:
+          c.uleb();
+          break;      // GNU_args_size
+        case 0x2f: {  // GNU_negative_offset_extended
+          uint64_t reg = c.uleb();
+          set_rule(reg, Rule::kOffset, -static_cast<int64_t>(c.uleb()) * cie.data_align);
+          break;
+        }
+        default:
+          return false;  // an opcode we do not know: its operands cannot be skipped
+      }
+    }
+    return c.ok();
+  }
+
+  // Sorts the rows, lets a function's first row win over the gap marker
+  // of the function before it, merges repeats and builds the page index.
+  void finish() {
+    auto& rows = out_->rows;
+    std::stable_sort(rows.begin(), rows.end(), [](const UnwindRow& a, const UnwindRow& b) {
+      if (a.pc_offset != b.pc_offset) return a.pc_offset < b.pc_offset;
+      return a.cfa_rule == CfaRule::kNone && b.cfa_rule != CfaRule::kNone;
+    });
+    std::vector<UnwindRow> merged;
+    merged.reserve(rows.size());
+    for (const UnwindRow& row : rows) {
+      if (!merged.empty() && merged.back().pc_offset == row.pc_offset) merged.pop_back();
+      if (!merged.empty() && std::memcmp(&merged.back().cfa_rule, &row.cfa_rule,
+                                         sizeof(UnwindRow) - sizeof(uint32_t)) == 0) {
+        continue;
+      }
+      merged.push_back(row);
+    }
+    rows = std::move(merged);
+    rows.shrink_to_fit();
+    if (rows.empty()) return;
+    uintptr_t pages = ((out_->limit - out_->start) >> capture::kUnwindPageShift) + 1;
+    out_->page_first.resize(pages + 1);
+    size_t r = 0;
+    for (uintptr_t p = 0; p <= pages; ++p) {
+      uintptr_t page_start = out_->start + (p << capture::kUnwindPageShift) - base_;
+      while (r + 1 < rows.size() && rows[r + 1].pc_offset <= page_start) ++r;
+      out_->page_first[p] = static_cast<uint32_t>(r);
+    }
+  }
+
+  uintptr_t base_;
+  uintptr_t hdr_;
+  const Segments& segments_;
+  ObjectRows* out_;
+  std::unordered_map<uintptr_t, Cie> cies_;
+};
+
+struct ObjectKey {
+  uintptr_t base;
+  uintptr_t hdr;
+  std::string name;
+  bool operator<(const ObjectKey& other) const {
+    if (base != other.base) return base < other.base;
+    if (hdr != other.hdr) return hdr < other.hdr;
+    return name < other.name;
+  }
+};
+
+}  // namespace
+
+struct UnwindTables::Published {
+  std::map<ObjectKey, std::shared_ptr<const ObjectRows>> by_key;
+  std::vector<capture::UnwindObject> objects;
+  capture::UnwindIndex index;
+};
+
+bool decode_eh_frame(uintptr_t base, uintptr_t eh_frame_hdr, const Segments& segments,
+                     ObjectRows* out) {
+  return Decoder(base, eh_frame_hdr, segments, out).run();
+}
+
+UnwindTables::UnwindTables() = default;
+UnwindTables::~UnwindTables() { unpublish(); }
+
+void UnwindTables::refresh(bool force) {
+  struct Pass {
+    UnwindTables* self;
+    bool force;
+    bool changed = false;
+    bool first = true;
+    std::unique_ptr<Published> next;
+  } pass{this, force};
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t size, void* data) -> int {
+        auto* p = static_cast<Pass*>(data);
+        if (p->first) {
+          p->first = false;
+          // Counters of loads and unloads since start: unchanged means no work.
+          if (size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs) && !p->force &&
+              p->self->current_ != nullptr && info->dlpi_adds == p->self->adds_ &&
+              info->dlpi_subs == p->self->subs_) {
+            return 1;
+          }
+          p->changed = true;
+          p->self->adds_ = info->dlpi_adds;
+          p->self->subs_ = info->dlpi_subs;
+          p->next = std::make_unique<Published>();
+        }
+        uintptr_t hdr = 0;
+        Segments segments;
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+          if (ph.p_type == PT_GNU_EH_FRAME) hdr = info->dlpi_addr + ph.p_vaddr;
+          if (ph.p_type == PT_LOAD && (ph.p_flags & PF_R) != 0) {
+            segments.emplace_back(info->dlpi_addr + ph.p_vaddr,
+                                  info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
+          }
+        }
+        if (hdr == 0) return 0;
+        ObjectKey key{info->dlpi_addr, hdr, info->dlpi_name != nullptr ? info->dlpi_name : ""};
+        if (p->self->current_ != nullptr) {
+          auto it = p->self->current_->by_key.find(key);
+          if (it != p->self->current_->by_key.end()) {
+            p->next->by_key.emplace(key, it->second);
+            return 0;
+          }
+        }
+        auto rows = std::make_shared<ObjectRows>();
+        rows->name = key.name;
+        rows->base = info->dlpi_addr;
+        if (decode_eh_frame(info->dlpi_addr, hdr, segments, rows.get())) {
+          p->next->by_key.emplace(key, std::move(rows));
+        }
+        return 0;
+      },
+      &pass);
+  if (!pass.changed) return;
+  Published& next = *pass.next;
+  for (const auto& [key, rows] : next.by_key) {
+    capture::UnwindObject object;
+    object.start = rows->start;
+    object.limit = rows->limit;
+    object.base = rows->base;
+    object.rows = rows->rows.data();
+    object.row_count = static_cast<uint32_t>(rows->rows.size());
+    object.page_first = rows->page_first.data();
+    object.page_count = static_cast<uint32_t>(rows->page_first.size() - 1);
+    next.objects.push_back(object);
+  }
+  std::sort(next.objects.begin(), next.objects.end(),
+            [](const capture::UnwindObject& a, const capture::UnwindObject& b) {
+              return a.start < b.start;
+            });
+  // Overlapping objects cannot both be right: keep the first.
+  std::vector<capture::UnwindObject> disjoint;
+  for (const capture::UnwindObject& object : next.objects) {
+    if (disjoint.empty() || object.start >= disjoint.back().limit) disjoint.push_back(object);
+  }
+  next.objects = std::move(disjoint);
+  next.index.objects = next.objects.data();
+  next.index.count = next.objects.size();
+  ++refreshes_;
+  std::unique_ptr<Published> old = std::move(current_);
+  current_ = std::move(pass.next);
+  bool free_old = capture::publish_unwind_index(&current_->index, kGraceMs);
+  if (free_old) {
+    old.reset();
+  } else {
+    leaked_.push_back(std::move(old));
+  }
+}
+
+void UnwindTables::unpublish() {
+  if (current_ == nullptr) return;
+  if (capture::publish_unwind_index(nullptr, kGraceMs)) {
+    current_.reset();
+  } else {
+    leaked_.push_back(std::move(current_));
+  }
+  adds_ = subs_ = ~0ull;
+}
+
+const capture::UnwindIndex* UnwindTables::index() const {
+  return current_ != nullptr ? &current_->index : nullptr;
+}
+
+const ObjectRows* UnwindTables::object_for(uintptr_t pc) const {
+  if (current_ == nullptr) return nullptr;
+  for (const auto& [key, rows] : current_->by_key) {
+    if (pc >= rows->start && pc < rows->limit) return rows.get();
+  }
+  return nullptr;
+}
+
+UnwindStats UnwindTables::stats() const {
+  UnwindStats s;
+  s.refreshes = refreshes_;
+  s.leaked = leaked_.size();
+  if (current_ == nullptr) return s;
+  s.objects = current_->objects.size();
+  for (const auto& [key, rows] : current_->by_key) {
+    s.rows += rows->rows.size();
+    s.bytes +=
+        rows->rows.size() * sizeof(capture::UnwindRow) + rows->page_first.size() * sizeof(uint32_t);
+  }
+  return s;
+}
+
+}  // namespace cpprof::sources
