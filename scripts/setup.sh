@@ -9,9 +9,11 @@ preset="${1:-release}"
 packages=(
   g++ cmake ninja-build pkg-config git curl
   libboost-dev zlib1g-dev             # HTTP (Beast/Asio, header-only), gzip
+  libdw-dev                           # file:line and inlined frames (libdw, loaded lazily)
   libgtest-dev libgmock-dev libbenchmark-dev  # tests and benchmarks
   golang-go                           # `go tool pprof`: the independent reader in tests
-  google-perftools libgoogle-perftools-dev  # the peer the benchmarks compare against
+  google-perftools libgoogle-perftools-dev  # the peers the benchmarks compare against:
+  linux-perf                                #   gperftools' profiler and `perf record`
 )
 missing=()
 for p in "${packages[@]}"; do
