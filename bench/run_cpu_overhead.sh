@@ -19,6 +19,8 @@
 #             whole run (the work starts only once the request's window is open)
 #   gperf     100 Hz, 1000 Hz: LD_PRELOAD=libprofiler.so.0 CPUPROFILE=file
 #             CPUPROFILE_FREQUENCY=hz (profiles from load to exit)
+#   perf      100 Hz, 1000 Hz: `perf record -F hz -g` (kernel sampling with
+#             frame-pointer call graphs, written to a file; from exec to exit)
 #
 # The number compared is the CPU time (user+sys, getrusage RUSAGE_SELF, all
 # threads including the profiler's own) the process spends from the start
@@ -38,7 +40,8 @@
 #
 # Environment: GPERF_LIB (default /usr/lib/x86_64-linux-gnu/libprofiler.so.0),
 # RUN_TIMEOUT seconds per run (default 180), CONFIGS (space-separated subset
-# of: none none-aa cpprof-100 cpprof-1000 gperf-100 gperf-1000; `none` is
+# of: none none-aa cpprof-100 cpprof-1000 gperf-100 gperf-1000 perf-100
+# perf-1000; `none` is
 # the baseline of every ratio), VERIFY=0 to skip the profile check.
 #
 # Output: a table on stdout; OUT_DIR (default BUILD_DIR/bench-results) gets
@@ -66,7 +69,7 @@ workload="$build/bin/cpu_workload"
 cpprof_lib="$build/lib/libcpprof.so"
 gperf_lib="${GPERF_LIB:-/usr/lib/x86_64-linux-gnu/libprofiler.so.0}"
 run_timeout="${RUN_TIMEOUT:-180}"
-configs=(${CONFIGS:-none none-aa cpprof-100 cpprof-1000 gperf-100 gperf-1000})
+configs=(${CONFIGS:-none none-aa cpprof-100 cpprof-1000 gperf-100 gperf-1000 perf-100 perf-1000})
 out_dir="${out_dir:-$build/bench-results}"
 linger_ms=1500  # the workload sleeps this long after printing its result (we read counters)
 
@@ -75,6 +78,9 @@ die() { echo "run_cpu_overhead: $*" >&2; exit 1; }
 [[ -f "$cpprof_lib" ]] || die "no $cpprof_lib"
 [[ -f "$gperf_lib" ]] || die "no $gperf_lib (apt-get install libgoogle-perftools4)"
 command -v curl >/dev/null || die "curl is needed"
+if [[ " ${configs[*]} " == *" perf-"* ]]; then
+  command -v perf >/dev/null || die "no perf (apt-get install linux-perf), or leave perf-* out of CONFIGS"
+fi
 have_go=1
 command -v go >/dev/null || have_go=0
 
@@ -186,9 +192,10 @@ run_one() {
   : >"$log"
   r_line="" r_samples="" r_own_ns="" r_drain_ns="" r_note=""
 
-  local env_args=()
+  local env_args=() launcher=()
   case "$kind" in
     none) ;;
+    perf) launcher=(perf record -q -F "$hz" -g -o "$tmp/perf.data") ;;
     cpprof) env_args=(LD_PRELOAD="$cpprof_lib" CPPROF_HTTP=127.0.0.1:0 CPPROF_LOG="$log"
                       CPPROF_CPU_HZ="$hz") ;;
     gperf) env_args=(LD_PRELOAD="$gperf_lib" CPUPROFILE="$prof" CPUPROFILE_FREQUENCY="$hz") ;;
@@ -200,8 +207,8 @@ run_one() {
   # workload only (not for `timeout`).
   local out_fd
   exec {out_fd}<>"$out_fifo"
-  timeout -k 5 "$run_timeout" env "${env_args[@]}" "$workload" "${workload_args[@]}" \
-    --start-fifo "$start_fifo" >"$out_fifo" 2>"$err" {out_fd}<&- &
+  timeout -k 5 "$run_timeout" "${launcher[@]}" env "${env_args[@]}" "$workload" \
+    "${workload_args[@]}" --start-fifo "$start_fifo" >"$out_fifo" 2>"$err" {out_fd}<&- &
   local run_pid=$!
   bg_pids+=("$run_pid")
 
@@ -268,6 +275,12 @@ run_one() {
       [[ "$curl_rc" == 0 ]] || die "$config: the ${profile_seconds}s profile request failed (curl $curl_rc)"
       cp "$tmp/profile.pb.gz" "$profile_out"
     fi
+  fi
+  if [[ "$kind" == perf ]]; then
+    r_samples="$(perf report -i "$tmp/perf.data" --stdio --header-only 2>/dev/null |
+      sed -n 's/^# Samples: \([0-9]*\).*/\1/p; s/^# Total samples.*: \([0-9]*\)/\1/p' | head -1)"
+    [[ -n "$r_samples" ]] || r_samples="$(perf script -i "$tmp/perf.data" -F ip 2>/dev/null | grep -c . || true)"
+    rm -f "$tmp/perf.data"
   fi
   if [[ "$kind" == gperf ]]; then
     r_samples="$(sed -n 's|^PROFILE: interrupts/evictions/bytes = \([0-9]*\)/.*|\1|p' "$err" | tail -1)"
