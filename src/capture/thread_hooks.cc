@@ -10,6 +10,10 @@
 #include "capture/cpu_signal.h"
 #include "capture/signal_safe.h"
 
+// Defined by the linker around the section of hooked_thread_start.
+extern "C" [[gnu::visibility("hidden")]] const char __start_cpprof_thread_start[];
+extern "C" [[gnu::visibility("hidden")]] const char __stop_cpprof_thread_start[];
+
 namespace cpprof::capture {
 namespace {
 
@@ -58,7 +62,9 @@ class ExitGuard {
   ThreadSlot* slot_;
 };
 
-void* hooked_thread_start(void* raw) {
+// In a section of its own, so that the linker's __start_/__stop_ symbols
+// bound its code exactly, with or without a symbol table.
+[[gnu::section("cpprof_thread_start"), gnu::noinline]] void* hooked_thread_start(void* raw) {
   auto* record = static_cast<StartRecord*>(raw);
   StartRoutine routine = record->routine;
   void* arg = record->arg;
@@ -132,6 +138,11 @@ void record_current_stack_bounds(ThreadSlot* slot) {
     slot->stack_hi.store(reinterpret_cast<uintptr_t>(addr) + size, std::memory_order_release);
   }
   pthread_attr_destroy(&attr);
+}
+
+bool in_thread_start_trampoline(uintptr_t pc) {
+  return pc >= reinterpret_cast<uintptr_t>(__start_cpprof_thread_start) &&
+         pc < reinterpret_cast<uintptr_t>(__stop_cpprof_thread_start);
 }
 
 uint64_t unhooked_thread_starts() { return g_unhooked.load(std::memory_order_relaxed); }

@@ -43,6 +43,10 @@ ThreadSlot* register_current_thread(bool internal);
 // Not async-signal-safe: it may allocate. Call from the thread itself.
 void record_current_stack_bounds(ThreadSlot* slot);
 
+// Whether `pc` lies in the trampoline every hooked thread starts in, below
+// the program's own start routine: cpprof's frame, which profiles leave out.
+bool in_thread_start_trampoline(uintptr_t pc);
+
 // Start records in use, and threads that started unhooked because the pool was full.
 uint64_t unhooked_thread_starts();
 

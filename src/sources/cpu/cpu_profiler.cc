@@ -187,7 +187,10 @@ void CpuProfiler::add_sample_locked(const capture::RawSample& raw) {
       stack.push_back(caller - 1);
     }
   }
-  for (uint32_t i = 1; i < raw.depth; ++i) stack.push_back(raw.frames[i] - 1);
+  for (uint32_t i = 1; i < raw.depth; ++i) {
+    // cpprof's own pthread_create trampoline is no frame of the program's.
+    if (!capture::in_thread_start_trampoline(raw.frames[i] - 1)) stack.push_back(raw.frames[i] - 1);
+  }
   for (Window* window : windows_) {
     Counts& counts = window->stacks_[stack];
     counts.samples += 1;
