@@ -26,9 +26,10 @@ declare -A allowed_in=(
   # context, and the start trampoline in the new thread before its
   # routine: not in a handler, not in an allocation hook.
   # The __start_/__stop_ pair is no call: the linker's bounds of the
-  # trampoline's own section.
+  # trampoline's own section. The unwinder's personality routine runs only
+  # when pthread_exit() unwinds the thread through the trampoline's guard.
   [thread_hooks.cc.o]="dlsym pthread_getattr_np pthread_attr_getstack pthread_attr_destroy
-    __start_cpprof_thread_start __stop_cpprof_thread_start"
+    __start_cpprof_thread_start __stop_cpprof_thread_start _Unwind_Resume __gxx_personality_v0"
 )
 
 # CTest passes $<TARGET_OBJECTS:...> as one ;-separated argument.
