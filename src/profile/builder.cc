@@ -142,16 +142,18 @@ void ProfileBuilder::symbolize_locations() {
       // unsymbolized location at least shows its address.
       if (frame.function.empty()) continue;
       const std::string& system_name = frame.raw_name.empty() ? frame.function : frame.raw_name;
-      loc.lines.push_back({function_for(frame.function, system_name, frame.file, 0), frame.line});
+      loc.lines.push_back(
+          {function_for(frame.function, system_name, frame.file, frame.start_line), frame.line});
       // pprof reads these flags as "already symbolized, don't redo it".
       mapping.has_functions = true;
       mapping.has_filenames |= !frame.file.empty();
       mapping.has_line_numbers |= frame.line > 0;
+      // Files and lines come only from DWARF, and wherever the symbolizer
+      // reads DWARF it expands inlined calls: this location's inlined
+      // frames, if it has any, are all there.
+      mapping.has_inline_frames |= !frame.file.empty() || frame.line > 0;
     }
   }
-  // Lines come from DWARF, and wherever the symbolizer reads DWARF it also
-  // expands inlined calls; so inlining is known exactly where lines are.
-  for (Mapping& m : profile_.mappings) m.has_inline_frames = m.has_line_numbers;
 }
 
 void ProfileBuilder::order_mappings() {

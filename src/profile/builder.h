@@ -58,7 +58,8 @@ class ProfileBuilder {
   void symbolize_locations();
   // Puts the main executable's mapping first and renumbers mappings from 1.
   void order_mappings();
-  // Function id for this (name, system_name, file), created on first use.
+  // Function id for this (name, system_name, file), created on first use
+  // with `start_line` (the line where the function is declared).
   uint64_t function_for(const std::string& name, const std::string& system_name,
                         const std::string& file, int64_t start_line);
 

@@ -13,6 +13,17 @@ SymbolTable full_symbol_table(const ElfImage& image) {
   return symtab != nullptr ? SymbolTable::build(image, *symtab) : SymbolTable();
 }
 
+// Whether `image` carries DWARF (possibly compressed, SHF_COMPRESSED or the
+// older .zdebug form); a stripped file keeps the header of a removed section
+// as SHT_NOBITS.
+bool has_dwarf(const ElfImage& image) {
+  for (std::string_view name : {".debug_info", ".zdebug_info"}) {
+    const ElfSection* section = image.find_section(name);
+    if (section != nullptr && section->type != SHT_NOBITS && section->size > 0) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 ElfFile::ElfFile(std::unique_ptr<MappedFile> file, ElfImage image, std::string path,
@@ -91,6 +102,23 @@ void ElfFile::load_symbols() {
 }
 
 bool ElfFile::load_debug_file_symbols() {
+  SymbolTable table;
+  std::string found_path;
+  std::unique_ptr<MappedFile> file = find_debug_file(
+      [&](const ElfImage& image) {
+        table = full_symbol_table(image);
+        return !table.empty();
+      },
+      &found_path);
+  if (!file) return false;
+  symbols_ = std::move(table);
+  symbols_path_ = std::move(found_path);
+  debug_file_ = std::move(file);
+  return true;
+}
+
+std::unique_ptr<MappedFile> ElfFile::find_debug_file(
+    const std::function<bool(const ElfImage&)>& wanted, std::string* found_path) {
   std::string link;
   uint32_t link_crc = 0;
   bool has_link = image_.debuglink(&link, &link_crc);
@@ -107,15 +135,29 @@ bool ElfFile::load_debug_file_symbols() {
     } else {
       matches = debuglink_crc32(file->bytes()) == link_crc;
     }
-    if (!matches) continue;
-    SymbolTable table = full_symbol_table(*image);
-    if (table.empty()) continue;
-    symbols_ = std::move(table);
-    symbols_path_ = candidate.path;
-    debug_file_ = std::move(file);
-    return true;
+    if (!matches || !wanted(*image)) continue;
+    *found_path = candidate.path;
+    return file;
   }
-  return false;
+  return nullptr;
+}
+
+const MappedFile* ElfFile::dwarf_file() {
+  if (dwarf_searched_) return dwarf_file_;
+  dwarf_searched_ = true;
+  if (!file_) return nullptr;  // a memory image (the vDSO): no file to hand to libdw
+  if (has_dwarf(image_)) return dwarf_file_ = file_.get();
+  if (!options_.use_debug_file) return nullptr;
+  // Stripped: the debug file the symbols came from usually has the DWARF too.
+  load_symbols();
+  if (debug_file_) {
+    std::optional<ElfImage> image = ElfImage::parse(debug_file_->bytes());
+    if (image && has_dwarf(*image)) return dwarf_file_ = debug_file_.get();
+  }
+  std::string found_path;
+  dwarf_debug_file_ = find_debug_file(has_dwarf, &found_path);
+  dwarf_file_ = dwarf_debug_file_.get();
+  return dwarf_file_;
 }
 
 }  // namespace cpprof::symbolize

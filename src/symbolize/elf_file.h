@@ -6,12 +6,15 @@
 // the object itself has no .symtab. Hostile or truncated files are rejected
 // or yield fewer symbols, never a crash.
 //
+// It also says which file holds the object's DWARF (itself or its debug
+// file) for DwarfReader, without reading the DWARF.
+//
 // Not thread-safe (lookups fill caches): the Symbolizer serializes access.
-// Not for signal handlers. A later version adds DWARF (file:line, inlined
-// frames) through libdw next to the symbol tables.
+// Not for signal handlers.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -77,10 +80,21 @@ class ElfFile {
   // if there are none. Loads the symbols.
   const std::string& symbols_path();
 
+  // The file holding this object's DWARF (a .debug_info section): the
+  // object itself, or else its separate debug file, searched for as for
+  // symbols. nullptr if neither has any, and for memory images. The file
+  // stays mapped as long as this ElfFile. Searched once.
+  const MappedFile* dwarf_file();
+
  private:
   ElfFile(std::unique_ptr<MappedFile> file, ElfImage image, std::string path, Options options);
   void load_symbols();
   bool load_debug_file_symbols();
+  // The first candidate debug file that belongs to this object and that
+  // `wanted` accepts (it may keep what it reads: the file is returned
+  // mapped); nullptr if none. Its path goes to `found_path`.
+  std::unique_ptr<MappedFile> find_debug_file(const std::function<bool(const ElfImage&)>& wanted,
+                                              std::string* found_path);
 
   std::unique_ptr<MappedFile> file_;  // null for memory images
   ElfImage image_;
@@ -92,6 +106,10 @@ class ElfFile {
   std::string symbols_path_;
   // The separate debug file, kept mapped because symbol names point into it.
   std::unique_ptr<MappedFile> debug_file_;
+
+  bool dwarf_searched_ = false;
+  const MappedFile* dwarf_file_ = nullptr;  // file_, debug_file_ or dwarf_debug_file_
+  std::unique_ptr<MappedFile> dwarf_debug_file_;
 };
 
 }  // namespace cpprof::symbolize

@@ -14,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 
 namespace cpprof::symbolize {
 
@@ -35,10 +36,18 @@ class MappedFile {
   uint64_t inode() const { return inode_; }
   uint64_t device() const { return device_; }
 
- private:
-  MappedFile(const uint8_t* data, size_t size, uint64_t inode, uint64_t device)
-      : data_(data), size_(size), inode_(inode), device_(device) {}
+  // A new read-only descriptor (O_CLOEXEC) of this very file, for readers
+  // that want one (libdw); the caller closes it. Through the path if it
+  // still names the file, else through our own mapping of it in
+  // /proc/self/map_files (the file may have been deleted or replaced since).
+  // -1 if neither reaches it.
+  int reopen() const;
 
+ private:
+  MappedFile(std::string path, const uint8_t* data, size_t size, uint64_t inode, uint64_t device)
+      : path_(std::move(path)), data_(data), size_(size), inode_(inode), device_(device) {}
+
+  std::string path_;
   const uint8_t* data_;
   size_t size_;
   uint64_t inode_;

@@ -1,6 +1,7 @@
 #include "symbolize/symbolizer.h"
 
 #include <sys/auxv.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cinttypes>
@@ -10,6 +11,8 @@
 #include <unordered_map>
 
 #include "symbolize/demangle.h"
+#include "symbolize/dw_library.h"
+#include "symbolize/dwarf_reader.h"
 #include "symbolize/elf_file.h"
 #include "symbolize/mapping_set.h"
 #include "symbolize/proc_maps.h"
@@ -20,11 +23,24 @@ namespace {
 
 constexpr std::string_view kVdso = "[vdso]";
 
+// Answers from DWARF kept per object. A profile asks about each address
+// once, and successive profiles about mostly the same ones; beyond this
+// many the cache starts over rather than grow with a long-running host.
+constexpr size_t kMaxCachedAddresses = 1 << 15;
+
 // An object behind one or more mappings; `elf` is null if it could not be read.
 struct LoadedObject {
   std::unique_ptr<ElfFile> elf;
   // Demangling is the costliest step of a repeated lookup; names by symbol address.
   std::unordered_map<uint64_t, std::string> demangled;
+
+  // DWARF, opened at the first address that needs it.
+  bool dwarf_opened = false;
+  std::unique_ptr<DwarfReader> dwarf;
+  // Frames by ELF address, function_start not set; empty: DWARF knows nothing there.
+  std::unordered_map<uint64_t, std::vector<Frame>> dwarf_frames;
+  // Shortened names by raw (linkage) name.
+  std::unordered_map<std::string, std::string> short_names;
 };
 
 // Files are identified by path and inode so that a library replaced on disk
@@ -63,6 +79,9 @@ std::unique_ptr<ElfFile> open_file(const MapsEntry& entry) {
 }  // namespace
 
 struct Symbolizer::Impl {
+  explicit Impl(SymbolizerOptions opts) : options(opts) {}
+
+  SymbolizerOptions options;
   MappingSet mappings;
   std::vector<LoadedObject> objects;
   std::map<ObjectKey, size_t> object_index;
@@ -130,20 +149,98 @@ struct Symbolizer::Impl {
         object.elf->vaddr_of_file_offset(address - known.entry.start + known.entry.offset);
     if (!vaddr) return {};
     const ElfSymbol* symbol = object.elf->find_symbol(*vaddr);
+    // The symbol lies in the same segment as the address, so the same
+    // runtime-minus-ELF offset applies to it.
+    const uint64_t start = symbol != nullptr ? address - (*vaddr - symbol->address) : 0;
+    if (const std::vector<Frame>* frames = dwarf_frames(object, *vaddr, symbol)) {
+      std::vector<Frame> out = *frames;
+      out.back().function_start = start;
+      return out;
+    }
     if (symbol == nullptr) return {};
     auto [name, inserted] = object.demangled.try_emplace(symbol->address);
     if (inserted) name->second = simplify_function_name(demangle(symbol->name));
     Frame frame;
     frame.function = name->second;
     frame.raw_name = std::string(symbol->name);
-    // The symbol lies in the same segment as the address, so the same
-    // runtime-minus-ELF offset applies to it.
-    frame.function_start = address - (*vaddr - symbol->address);
+    frame.function_start = start;
     return {std::move(frame)};
+  }
+
+  // The frames DWARF gives for ELF address `vaddr` of `object` (cached);
+  // nullptr if it gives none, and the ELF symbol is all there is.
+  const std::vector<Frame>* dwarf_frames(LoadedObject& object, uint64_t vaddr,
+                                         const ElfSymbol* symbol) {
+    if (!options.read_dwarf) return nullptr;
+    auto cached = object.dwarf_frames.find(vaddr);
+    if (cached == object.dwarf_frames.end()) {
+      DwarfReader* reader = dwarf_reader(object);
+      if (reader == nullptr) return nullptr;
+      if (object.dwarf_frames.size() >= kMaxCachedAddresses) object.dwarf_frames.clear();
+      cached =
+          object.dwarf_frames.emplace(vaddr, frames_from(object, *reader, vaddr, symbol)).first;
+    }
+    return cached->second.empty() ? nullptr : &cached->second;
+  }
+
+  // Opens the object's DWARF the first time it is needed; libdw itself is
+  // loaded only once an object turns out to have DWARF.
+  DwarfReader* dwarf_reader(LoadedObject& object) {
+    if (object.dwarf_opened) return object.dwarf.get();
+    object.dwarf_opened = true;
+    const MappedFile* file = object.elf->dwarf_file();
+    if (file == nullptr) return nullptr;
+    const DwLibrary* lib = dw_library();
+    if (lib == nullptr) return nullptr;
+    // libdw wants a descriptor; reopen() reaches the file we mapped even
+    // if it was deleted or replaced since (dlclose, package upgrades).
+    int fd = file->reopen();
+    if (fd < 0) return nullptr;
+    object.dwarf = DwarfReader::open(*lib, fd);
+    close(fd);
+    return object.dwarf.get();
+  }
+
+  std::vector<Frame> frames_from(LoadedObject& object, DwarfReader& reader, uint64_t vaddr,
+                                 const ElfSymbol* symbol) {
+    std::vector<DwarfFrame> found;
+    if (!reader.frames_at(vaddr, &found)) return {};
+    std::vector<Frame> frames;
+    frames.reserve(found.size());
+    for (size_t i = 0; i < found.size(); ++i) {
+      DwarfFrame& d = found[i];
+      Frame frame;
+      // Only a C++ linkage name is worth having: in C code it is an
+      // assembler alias at best (glibc's "__GI_qsort" for qsort).
+      if (d.linkage_name.starts_with("_Z")) {
+        frame.raw_name = std::move(d.linkage_name);
+      } else if (i + 1 == found.size() && symbol != nullptr) {
+        // The out-of-line function of C code, or of assembly, which has no
+        // function entry at all: the symbol's name, as the ELF-only answer
+        // gives it.
+        frame.raw_name = std::string(symbol->name);
+      } else {
+        frame.raw_name = std::move(d.name);
+      }
+      if (!frame.raw_name.empty()) frame.function = short_name(object, frame.raw_name);
+      frame.file = std::move(d.file);
+      frame.line = d.line;
+      frame.start_line = d.decl_line;
+      frames.push_back(std::move(frame));
+    }
+    return frames;
+  }
+
+  const std::string& short_name(LoadedObject& object, const std::string& raw_name) {
+    auto [name, inserted] = object.short_names.try_emplace(raw_name);
+    if (inserted) name->second = simplify_function_name(demangle(raw_name));
+    return name->second;
   }
 };
 
-Symbolizer::Symbolizer() : impl_(std::make_unique<Impl>()) {}
+Symbolizer::Symbolizer() : Symbolizer(SymbolizerOptions{}) {}
+
+Symbolizer::Symbolizer(SymbolizerOptions options) : impl_(std::make_unique<Impl>(options)) {}
 
 Symbolizer::~Symbolizer() = default;
 
@@ -177,5 +274,7 @@ std::vector<Frame> Symbolizer::symbolize(uint64_t address) {
   std::lock_guard<std::mutex> lock(mu_);
   return impl_->symbolize(address);
 }
+
+bool Symbolizer::dwarf_available() { return dw_library() != nullptr; }
 
 }  // namespace cpprof::symbolize

@@ -45,6 +45,9 @@ volatile int g_sink = 0;
   asm volatile("" ::: "memory");
 }
 
+// The lines of the two calls, counted from here.
+constexpr int kNoteReturnLine = __LINE__ + 3;
+constexpr int kInlinedCallLine = __LINE__ + 7;
 [[gnu::always_inline]] inline void builder_test_inlined() {
   builder_test_note_return();
   g_sink = g_sink + 1;
@@ -284,6 +287,7 @@ TEST(ProfileBuilder, MainExecutableMappingComesFirst) {
 }
 
 TEST(ProfileBuilder, InlinedFramesComeInnermostFirst) {
+  ASSERT_TRUE(symbolize::Symbolizer::dwarf_available());
   symbolize::Symbolizer symbolizer;
   ProfileBuilder builder = cpu_builder(symbolizer);
   builder_test_inliner();
@@ -291,14 +295,60 @@ TEST(ProfileBuilder, InlinedFramesComeInnermostFirst) {
   builder.add_sample(std::vector<uint64_t>{g_return_address_in_inlined - 1}, values);
   const Profile p = builder.build();
   ASSERT_EQ(p.locations.size(), 1u);
-  if (!p.mappings[0].has_line_numbers) {
-    GTEST_SKIP() << "the symbolizer reads no DWARF yet, so it reports no inlined frames";
-  }
-  EXPECT_TRUE(p.mappings[0].has_inline_frames);
-  const std::vector<std::string> names = function_names(p, p.locations[0]);
+  const Mapping& exe = p.mappings[0];
+  EXPECT_TRUE(exe.has_functions);
+  EXPECT_TRUE(exe.has_filenames);
+  EXPECT_TRUE(exe.has_line_numbers);
+  EXPECT_TRUE(exe.has_inline_frames);
+  const Location& loc = p.locations[0];
+  const std::vector<std::string> names = function_names(p, loc);
   ASSERT_EQ(names.size(), 2u);
-  EXPECT_THAT(names[0], HasSubstr("builder_test_inlined"));
-  EXPECT_THAT(names[1], HasSubstr("builder_test_inliner"));
+  EXPECT_EQ(names[0], "cpprof::profile::(anonymous namespace)::builder_test_inlined");
+  EXPECT_EQ(names[1], "cpprof::profile::(anonymous namespace)::builder_test_inliner");
+  EXPECT_EQ(loc.lines[0].line, kNoteReturnLine);
+  EXPECT_EQ(loc.lines[1].line, kInlinedCallLine);
+  const Function& inlined = p.functions.at(loc.lines[0].function_id - 1);
+  const Function& inliner = p.functions.at(loc.lines[1].function_id - 1);
+  EXPECT_EQ(inlined.filename, __FILE__);
+  EXPECT_EQ(inliner.filename, __FILE__);
+  EXPECT_EQ(inlined.start_line, kNoteReturnLine - 1);  // where it is declared
+  EXPECT_EQ(inliner.start_line, kInlinedCallLine - 1);
+}
+
+// What users run: the inlined function and its caller, each at its
+// file:line, as `go tool pprof -lines` shows them.
+TEST(ProfileBuilder, PprofShowsInlinedFramesWithTheirLines) {
+  ASSERT_TRUE(symbolize::Symbolizer::dwarf_available());
+  symbolize::Symbolizer symbolizer;
+  ProfileBuilder builder = cpu_builder(symbolizer);
+  builder_test_inliner();
+  const int64_t values[] = {5, 50'000'000};
+  builder.add_sample(std::vector<uint64_t>{g_return_address_in_inlined - 1}, values);
+  const std::string bytes = encode_pprof_gz(builder.build());
+
+  test::RawProfile raw;
+  ASSERT_TRUE(test::read_raw(bytes, &raw));
+  ASSERT_EQ(raw.locations.size(), 1u);
+  const test::RawLocation& loc = raw.locations[0];
+  ASSERT_EQ(loc.lines.size(), 2u);
+  EXPECT_THAT(loc.lines[0].function, HasSubstr("builder_test_inlined"));
+  EXPECT_EQ(loc.lines[0].file, __FILE__);
+  EXPECT_EQ(loc.lines[0].line, kNoteReturnLine);
+  EXPECT_THAT(loc.lines[1].function, HasSubstr("builder_test_inliner"));
+  EXPECT_EQ(loc.lines[1].file, __FILE__);
+  EXPECT_EQ(loc.lines[1].line, kInlinedCallLine);
+  ASSERT_FALSE(raw.mappings.empty());
+  EXPECT_TRUE(raw.mappings[0].has_inline_frames);
+
+  const test::PprofResult top = test::run_pprof_on_bytes(bytes, {"-lines", "-top"});
+  ASSERT_TRUE(top.ok()) << top.err;
+  // pprof prints "name file:line", and marks inlined frames.
+  EXPECT_THAT(top.out, HasSubstr("builder_test_inlined " + std::string(__FILE__) + ":" +
+                                 std::to_string(kNoteReturnLine) + " (inline)"))
+      << top.out;
+  EXPECT_THAT(top.out, HasSubstr("builder_test_inliner " + std::string(__FILE__) + ":" +
+                                 std::to_string(kInlinedCallLine) + "\n"))
+      << top.out;
 }
 
 TEST(ProfileBuilder, RejectsWrongNumberOfValues) {

@@ -24,6 +24,7 @@
 
 namespace cpprof_test {
 namespace ns {
+const int kLeafLine = __LINE__ + 1;
 [[gnu::noinline]] int leaf_function(int x) { return x * 5 + 2; }
 }  // namespace ns
 
@@ -127,9 +128,19 @@ TEST(Symbolizer, FunctionsOfThisBinaryGetDemangledNamesAndStarts) {
   EXPECT_EQ(f.function, "cpprof_test::ns::leaf_function");
   EXPECT_EQ(f.raw_name, "_ZN11cpprof_test2ns13leaf_functionEi");
   EXPECT_EQ(f.function_start, leaf);
+  // This binary has DWARF (symbolize_dwarf_*_test check files and lines in depth).
+  EXPECT_EQ(f.file, __FILE__);
+  EXPECT_EQ(f.line, cpprof_test::ns::kLeafLine);
+  EXPECT_EQ(frame_at(s, leaf).function_start, leaf);  // the first byte belongs too
+
+  // Without DWARF, the same name and start, and no file or line.
+  Symbolizer elf_only(SymbolizerOptions{.read_dwarf = false});
+  f = frame_at(elf_only, leaf + 3);
+  EXPECT_EQ(f.function, "cpprof_test::ns::leaf_function");
+  EXPECT_EQ(f.raw_name, "_ZN11cpprof_test2ns13leaf_functionEi");
+  EXPECT_EQ(f.function_start, leaf);
   EXPECT_EQ(f.file, "");
   EXPECT_EQ(f.line, 0);
-  EXPECT_EQ(frame_at(s, leaf).function_start, leaf);  // the first byte belongs too
 
   uint64_t tmpl = address_of(&cpprof_test::twice<int>);
   f = frame_at(s, tmpl + 1);
