@@ -139,6 +139,20 @@ struct Symbolizer::Impl {
     return out;
   }
 
+  // Where the function holding `address` starts, by ELF symbols; 0 if unknown.
+  uint64_t function_start(uint64_t address) {
+    size_t index = find(address);
+    if (index == SIZE_MAX) return 0;
+    const KnownMapping& known = mappings.all()[index];
+    if (known.object == SIZE_MAX || !objects[known.object].elf) return 0;
+    LoadedObject& object = objects[known.object];
+    std::optional<uint64_t> vaddr =
+        object.elf->vaddr_of_file_offset(address - known.entry.start + known.entry.offset);
+    if (!vaddr) return 0;
+    const ElfSymbol* symbol = object.elf->find_symbol(*vaddr);
+    return symbol != nullptr ? address - (*vaddr - symbol->address) : 0;
+  }
+
   std::vector<Frame> symbolize(uint64_t address) {
     size_t index = find(address);
     if (index == SIZE_MAX) return {};
@@ -158,11 +172,14 @@ struct Symbolizer::Impl {
       return out;
     }
     if (symbol == nullptr) return {};
+    // A symbol version ("clock_gettime@@GLIBC_2.17" in libc's .symtab) is
+    // no part of the function's name.
+    std::string_view raw = std::string_view(symbol->name).substr(0, symbol->name.find('@'));
     auto [name, inserted] = object.demangled.try_emplace(symbol->address);
-    if (inserted) name->second = simplify_function_name(demangle(symbol->name));
+    if (inserted) name->second = simplify_function_name(demangle(raw));
     Frame frame;
     frame.function = name->second;
-    frame.raw_name = std::string(symbol->name);
+    frame.raw_name = std::string(raw);
     frame.function_start = start;
     return {std::move(frame)};
   }
@@ -273,6 +290,11 @@ std::vector<Mapping> Symbolizer::mappings() {
 std::vector<Frame> Symbolizer::symbolize(uint64_t address) {
   std::lock_guard<std::mutex> lock(mu_);
   return impl_->symbolize(address);
+}
+
+uint64_t Symbolizer::function_start(uint64_t address) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return impl_->function_start(address);
 }
 
 bool Symbolizer::dwarf_available() { return dw_library() != nullptr; }

@@ -90,6 +90,10 @@ class Symbolizer {
   // Every executable mapping known (current and past), ordered by start.
   std::vector<Mapping> mappings();
 
+  // Where the out-of-line function holding `address` starts (runtime
+  // address), from ELF symbols only: no DWARF is read. 0 if unknown.
+  uint64_t function_start(uint64_t address);
+
   // The frames at `address` (innermost first; the last is the out-of-line
   // function). Empty if nothing is known.
   std::vector<Frame> symbolize(uint64_t address);

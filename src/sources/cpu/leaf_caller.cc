@@ -35,8 +35,7 @@ bool read_own_memory(uint64_t address, void* out, size_t size) {
 uint64_t LeafCaller::function_start(uint64_t address) {
   auto it = starts_.find(address);
   if (it != starts_.end()) return it->second;
-  std::vector<symbolize::Frame> frames = symbolizer_.symbolize(address);
-  uint64_t start = frames.empty() ? 0 : frames.back().function_start;
+  uint64_t start = symbolizer_.function_start(address);  // ELF only: no DWARF on the drain
   starts_.emplace(address, start);
   return start;
 }
