@@ -48,6 +48,18 @@ Options options_from_environment(Options defaults, std::string* error) {
       options.cpu_hz = value;
     }
   }
+  if (const char* mode = env("CPPROF_CPU_MODE")) {
+    std::string_view text(mode);
+    if (text == "auto") {
+      options.cpu_mode = CpuMode::kAuto;
+    } else if (text == "perf") {
+      options.cpu_mode = CpuMode::kPerf;
+    } else if (text == "timer") {
+      options.cpu_mode = CpuMode::kTimer;
+    } else {
+      append(error, "CPPROF_CPU_MODE=" + std::string(text) + ": expected auto, perf or timer");
+    }
+  }
   if (const char* log = env("CPPROF_LOG")) options.log = log;
   return options;
 }

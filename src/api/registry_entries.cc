@@ -1,6 +1,8 @@
+#include <atomic>
 #include <memory>
 #include <utility>
 
+#include "api/log.h"
 #include "api/runtime.h"
 
 namespace cpprof::api {
@@ -26,12 +28,16 @@ http::ProfileEntry cpu_entry(Runtime& rt) {
       "the profile file, use the go tool pprof command to investigate the profile.";
   entry.default_seconds = 30;
   sources::CpuProfiler* cpu = rt.cpu.get();
-  entry.open = [cpu](http::Refusal* refusal) -> std::unique_ptr<http::Collection> {
+  std::string log = rt.log;
+  entry.open = [cpu, log](http::Refusal* refusal) -> std::unique_ptr<http::Collection> {
     std::string error;
     auto window = cpu->open_window(&error);
     if (window == nullptr) {
       refusal->status = 503;
       refusal->message = "could not enable CPU profiling: " + error;
+      // One line for the operator, not one per scrape.
+      static std::atomic<bool> logged{false};
+      if (!logged.exchange(true)) log_line(log, refusal->message);
       return nullptr;
     }
     return std::make_unique<CpuCollection>(*cpu, std::move(window));

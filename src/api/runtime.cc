@@ -4,11 +4,29 @@
 
 namespace cpprof::api {
 
-Runtime& runtime(int cpu_hz) {
-  static Runtime* rt = [cpu_hz] {
+namespace {
+
+sources::CpuMode cpu_mode(CpuMode mode) {
+  switch (mode) {
+    case CpuMode::kPerf:
+      return sources::CpuMode::kPerf;
+    case CpuMode::kTimer:
+      return sources::CpuMode::kTimer;
+    case CpuMode::kAuto:
+      break;
+  }
+  return sources::CpuMode::kAuto;
+}
+
+}  // namespace
+
+Runtime& runtime(const Options& options) {
+  static Runtime* rt = [&options] {
     auto* r = new Runtime;  // never deleted, see runtime.h
-    r->cpu =
-        std::make_unique<sources::CpuProfiler>(r->symbolizer, sources::CpuOptions{.hz = cpu_hz});
+    r->log = options.log;
+    r->cpu = std::make_unique<sources::CpuProfiler>(
+        r->symbolizer,
+        sources::CpuOptions{.hz = options.cpu_hz, .mode = cpu_mode(options.cpu_mode)});
     r->registry = make_registry(*r);
     return r;
   }();

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
+#include "cpprof/options.h"
 #include "http/registry.h"
 #include "sources/cpu/cpu_profiler.h"
 #include "symbolize/symbolizer.h"
@@ -17,10 +19,12 @@ struct Runtime {
   symbolize::Symbolizer symbolizer;
   std::unique_ptr<sources::CpuProfiler> cpu;
   std::shared_ptr<const http::Registry> registry;
+  std::string log;  // where the runtime's own lines go (the first Server's Options::log)
 };
 
-// The runtime; the first call fixes the CPU rate (`cpu_hz`). Thread-safe.
-Runtime& runtime(int cpu_hz);
+// The runtime; the first call fixes the CPU rate and mode and the log
+// destination from `options`. Thread-safe.
+Runtime& runtime(const Options& options);
 
 // The registry entries of every profile cpprof serves.
 std::shared_ptr<const http::Registry> make_registry(Runtime& rt);

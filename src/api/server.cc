@@ -34,6 +34,8 @@ std::vector<std::pair<std::string, std::string>> index_stats(api::Runtime& rt) {
       {"threads (known to cpprof)", std::to_string(threads)},
       {"cpprof's own threads", std::to_string(own)},
       {"CPU sampling rate", std::to_string(1000000000 / rt.cpu->period_ns()) + " Hz"},
+      {"CPU sampling mode", cpu.mode},
+      {"perf event fds open", std::to_string(cpu.perf_fds_open)},
       {"CPU profiles in progress", std::to_string(cpu.windows_open)},
       {"CPU samples taken", std::to_string(cpu.samples)},
       {"CPU samples dropped", std::to_string(cpu.dropped)},
@@ -49,7 +51,7 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>()) {
     api::log_line(options.log, "not serving: " + impl_->error);
     return;
   }
-  api::Runtime& rt = api::runtime(options.cpu_hz);
+  api::Runtime& rt = api::runtime(options);
 
   http::ServerConfig config;
   config.host = where.host;
@@ -60,8 +62,9 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>()) {
     return sources::spawn_internal_thread(std::move(name), std::move(body));
   };
   config.symbol_name = [&rt](uint64_t address) -> std::string {
+    // The innermost function, inlined or not, as Go's runtime.FuncForPC names it.
     std::vector<symbolize::Frame> frames = rt.symbolizer.symbolize(address);
-    return frames.empty() ? std::string() : frames.back().function;
+    return frames.empty() ? std::string() : frames.front().function;
   };
   config.index_stats = [&rt] { return index_stats(rt); };
 

@@ -14,7 +14,9 @@
 // exiting thread (which must delete its timer before its slot is reused):
 // whoever moves the state from kIdle/kArmed to kBusy owns the timer until
 // it stores the next state. An exiting thread waits for kBusy to clear; the
-// sampler never waits for a thread, so the two cannot deadlock.
+// sampler never waits for a thread, so the two cannot deadlock. The timer
+// is either a POSIX timer or a perf event descriptor; the armed state says
+// which, so one atomic load tells the owner how to delete it.
 #pragma once
 
 #include <atomic>
@@ -29,6 +31,7 @@ enum TimerState : int {
   kTimerBusy = 1,   // someone is creating or deleting the timer
   kTimerArmed = 2,  // `timer` holds a live timer
   kTimerDead = 3,   // the thread is exiting: never arm again
+  kPerfArmed = 4,   // `timer` holds the descriptor of a perf event
 };
 
 struct ThreadSlot {
@@ -42,7 +45,7 @@ struct ThreadSlot {
   // Starts "dead": a slot becomes armable only when register_thread has
   // finished filling it in and stores kTimerIdle.
   std::atomic<int> timer_state{kTimerDead};
-  std::atomic<uintptr_t> timer{0};         // timer_t of the CPU timer when kTimerArmed
+  std::atomic<uintptr_t> timer{0};  // timer_t when kTimerArmed, perf event fd when kPerfArmed
   std::atomic<uint64_t> start_time_ns{0};  // CLOCK_REALTIME when registered
 };
 

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <regex>
 #include <thread>
+#include <utility>
 
 namespace cpprof::test {
 namespace {
@@ -98,14 +99,16 @@ Target start_program(Launch how, const std::string& program, std::vector<std::st
 }
 
 Target start_burner(Launch how, int threads, int hz, std::string* error,
-                    std::vector<std::string> extra_args) {
+                    std::vector<std::string> extra_args,
+                    std::map<std::string, std::string> extra_env) {
   std::string hz_arg = std::to_string(hz);
   std::vector<std::string> args;
   if (how == Launch::kLinked) args = {"--hz", hz_arg};
   args.push_back("--threads");
   args.push_back(std::to_string(threads));
   args.insert(args.end(), extra_args.begin(), extra_args.end());
-  return start_program(how, "cpu_burner", args, error, {{"CPPROF_CPU_HZ", hz_arg}});
+  extra_env["CPPROF_CPU_HZ"] = hz_arg;
+  return start_program(how, "cpu_burner", args, error, std::move(extra_env));
 }
 
 }  // namespace cpprof::test

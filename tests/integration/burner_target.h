@@ -29,9 +29,12 @@ Target start_program(Launch how, const std::string& program, std::vector<std::st
                      std::string* error, std::map<std::string, std::string> env = {});
 
 // Starts the burner (`threads` workers, `hz` samples/s) and waits until it
-// serves. On failure, `port` is 0 and `error` says why.
+// serves. `extra_env` is added to its environment (e.g. CPPROF_CPU_MODE,
+// which the linked burner reads too). On failure, `port` is 0 and `error`
+// says why.
 Target start_burner(Launch how, int threads, int hz, std::string* error,
-                    std::vector<std::string> extra_args = {});
+                    std::vector<std::string> extra_args = {},
+                    std::map<std::string, std::string> extra_env = {});
 
 const char* launch_name(Launch how);
 

@@ -2,8 +2,13 @@
 // profiled linked, preloaded and under `cpprof run`, read back by
 // `go tool pprof -symbolize=none` and compared with what the process did.
 #include <gtest/gtest.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <set>
 #include <string>
@@ -158,6 +163,120 @@ INSTANTIATE_TEST_SUITE_P(AllLaunches, CpuProfileAccuracy,
                              c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
                            return name + "_" + std::to_string(std::get<1>(param_info.param)) + "Hz";
                          });
+
+// CPPROF_CPU_MODE forced each way, whatever `auto` would pick on the
+// machine, so that both triggers are exercised. perf events signal every
+// period: at 1000 Hz, at least 900 samples per CPU-second of each busy
+// thread. CPU-time timers signal at most once per kernel tick but weight
+// each signal by its overruns. Both must get the total right.
+class CpuProfileForcedMode : public ::testing::TestWithParam<std::tuple<Launch, std::string>> {};
+
+// Whether this machine lets an unprivileged-looking process open a
+// cpu-clock event at all (kernel.perf_event_paranoid=3, seccomp...).
+bool machine_allows_perf_events() {
+  perf_event_attr attr{};
+  attr.size = sizeof(attr);
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_CPU_CLOCK;
+  attr.sample_period = 1000000;
+  attr.disabled = 1;
+  attr.exclude_kernel = 1;
+  long fd = syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
+  if (fd < 0) return false;
+  close(static_cast<int>(fd));
+  return true;
+}
+
+TEST_P(CpuProfileForcedMode, RateAndTotalMatchWhatTheProcessDid) {
+  auto [how, mode] = GetParam();
+#ifdef CPPROF_SANITIZE
+  if (how != Launch::kLinked) GTEST_SKIP() << "preloading needs the release build (DESIGN.md)";
+#endif
+  if (mode == "perf" && !machine_allows_perf_events()) {
+    GTEST_SKIP() << "this machine refuses perf_event_open";
+  }
+  const int hz = 1000;
+  std::string error;
+  Target target = start_burner(how, /*threads=*/2, hz, &error, {}, {{"CPPROF_CPU_MODE", mode}});
+  ASSERT_NE(target.port, 0) << error;
+  Measured m;
+  ASSERT_TRUE(profile_and_measure(target, window_seconds(hz), &m));
+  ASSERT_NO_FATAL_FAILURE(expect_well_formed(m.raw, window_seconds(hz)));
+
+  double all = static_cast<double>(total(m.raw, 1));
+  EXPECT_NEAR(all, m.process_cpu_ns, 0.05 * m.process_cpu_ns)
+      << "profile total " << all / 1e9 << " s, process used " << m.process_cpu_ns / 1e9 << " s";
+  double sixty = 100.0 * static_cast<double>(cumulative(m.raw, 1, "burn_sixty")) / all;
+  EXPECT_NEAR(sixty, 60.0, 3.0) << "elsewhere: " << elsewhere(m.raw, 1);
+  // Samples in the workers per CPU-second of the whole process: a lower
+  // bound of the rate per busy thread (cpprof's own threads add CPU, no samples).
+  double per_cpu_second =
+      static_cast<double>(cumulative(m.raw, 0, "worker")) / (m.process_cpu_ns / 1e9);
+  RecordProperty("samples_per_cpu_second", std::to_string(per_cpu_second));
+  std::printf("%s, %s: %.0f samples per CPU-second, profile %.3f s, process %.3f s\n", mode.c_str(),
+              launch_name(how), per_cpu_second, all / 1e9, m.process_cpu_ns / 1e9);
+  if (mode == "perf") {
+    EXPECT_GE(per_cpu_second, 900);
+  }
+
+  HttpResponse index = http_get(target.port, "/debug/pprof/", {}, 10s);
+  EXPECT_NE(index.body.find("CPU sampling mode:</td><td>" + mode), std::string::npos)
+      << "the index page must say which trigger is in use";
+  target.process->close_stdin();
+  std::optional<int> status = target.process->wait(30s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(BothModes, CpuProfileForcedMode,
+                         ::testing::Combine(::testing::Values(Launch::kLinked, Launch::kPreload),
+                                            ::testing::Values("perf", "timer")),
+                         [](const auto& param_info) {
+                           std::string name = launch_name(std::get<0>(param_info.param));
+                           for (char& c : name)
+                             c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return name + "_" + std::get<1>(param_info.param);
+                         });
+
+// Where perf_event_open is refused (a seccomp filter in the burner stands in
+// for kernel.perf_event_paranoid=3 or a container's profile).
+TEST(CpuProfile, ForcedPerfModeWherePerfEventsAreRefusedAnswers503WithTheReasonAndLogsOnce) {
+#ifdef CPPROF_SANITIZE
+  GTEST_SKIP() << "preloading needs the release build (DESIGN.md)";
+#endif
+  std::string error;
+  Target target = start_burner(Launch::kPreload, 1, 1000, &error, {"--deny-perf"},
+                               {{"CPPROF_CPU_MODE", "perf"}});
+  ASSERT_NE(target.port, 0) << error;
+  for (int i = 0; i < 2; ++i) {
+    HttpResponse r = http_get(target.port, "/debug/pprof/profile?seconds=1", {}, 10s);
+    EXPECT_EQ(r.status, 503) << r.body;
+    EXPECT_EQ(r.header("x-go-pprof"), "1");
+    EXPECT_NE(r.body.find("perf_event_open"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("Permission denied"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(http_get(target.port, "/debug/pprof/cmdline").status, 200) << "the host lives on";
+  std::ifstream log(target.log_path);
+  int lines = 0;
+  for (std::string line; std::getline(log, line);) {
+    lines += line.find("perf_event_open") != std::string::npos;
+  }
+  EXPECT_EQ(lines, 1) << "one log line, not one per request";
+}
+
+TEST(CpuProfile, AutoModeWherePerfEventsAreRefusedUsesTimersAndKeepsTheTotal) {
+  std::string error;
+  Target target = start_burner(Launch::kLinked, 2, 1000, &error, {"--deny-perf"},
+                               {{"CPPROF_CPU_MODE", "auto"}});
+  ASSERT_NE(target.port, 0) << error;
+  Measured m;
+  ASSERT_TRUE(profile_and_measure(target, 3, &m));
+  double all = static_cast<double>(total(m.raw, 1));
+  EXPECT_NEAR(all, m.process_cpu_ns, 0.05 * m.process_cpu_ns);
+  HttpResponse index = http_get(target.port, "/debug/pprof/", {}, 10s);
+  EXPECT_NE(index.body.find("CPU sampling mode:</td><td>auto: timer"), std::string::npos)
+      << index.body;
+}
 
 TEST(CpuProfile, ConcurrentWindowsAreEachServedWhileTheIndexAnswers) {
   std::string error;

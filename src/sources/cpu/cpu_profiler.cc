@@ -30,11 +30,14 @@ constexpr int kScanEvery = 10;  // drains between /proc/self/task scans
 // The period new threads are armed with; 0 while no window is open. Read by
 // the thread-start hook, which cannot reach the profiler object.
 std::atomic<int64_t> g_active_period_ns{0};
+// Whether threads get perf events (else CPU-time timers); set before the
+// period when sampling starts.
+std::atomic<bool> g_use_perf{false};
 
 void on_thread_start(capture::ThreadSlot* slot) {
   int64_t period = g_active_period_ns.load(std::memory_order_acquire);
   if (slot == nullptr || period == 0) return;
-  arm_thread_timer(slot, kSignal, period);
+  arm_thread_timer(slot, kSignal, period, g_use_perf.load(std::memory_order_relaxed));
   // Sampling may have stopped while we armed; do not leave a timer behind.
   if (g_active_period_ns.load(std::memory_order_acquire) == 0) disarm_thread_timer(slot, false);
 }
@@ -46,22 +49,19 @@ void on_thread_exit(capture::ThreadSlot* slot) { disarm_thread_timer(slot, /*fin
 std::atomic<bool> g_forked{false};
 
 // Runs in the child right after fork(). Only the forking thread exists
-// there, and POSIX timers are not inherited: forget the other threads and
-// every timer, without deleting anything (the ids are the parent's).
+// there, POSIX timers and perf events are not inherited (the child's
+// threads have other tids), but the perf event descriptors are: close the
+// child's copies, forget the timer ids (they are the parent's) and the
+// other threads.
 void after_fork_in_child() {
   g_forked.store(true, std::memory_order_relaxed);
   g_active_period_ns.store(0, std::memory_order_relaxed);
   capture::set_cpu_sampling_enabled(false);
+  forget_thread_timers_after_fork();
   int self = capture::current_tid();
   for (capture::ThreadSlot& slot : capture::thread_table()) {
     int tid = slot.tid.load(std::memory_order_relaxed);
-    if (tid == 0) continue;
-    if (tid != self) {
-      capture::thread_table().release(&slot);
-    } else {
-      slot.timer.store(0, std::memory_order_relaxed);
-      slot.timer_state.store(capture::kTimerIdle, std::memory_order_release);
-    }
+    if (tid != 0 && tid != self) capture::thread_table().release(&slot);
   }
 }
 
@@ -100,6 +100,10 @@ size_t CpuProfiler::StackHash::operator()(const std::vector<uint64_t>& stack) co
 CpuProfiler::CpuProfiler(symbolize::Symbolizer& symbolizer, CpuOptions options)
     : symbolizer_(symbolizer),
       period_ns_(1000000000 / std::clamp(options.hz, 1, 10000)),
+      mode_(options.mode),
+      mode_in_use_(options.mode == CpuMode::kPerf    ? "perf"
+                   : options.mode == CpuMode::kTimer ? "timer"
+                                                     : "auto"),
       leaf_caller_(std::make_unique<LeafCaller>(symbolizer)) {
   ring_cells_ = options.ring_cells;
 }
@@ -129,7 +133,36 @@ std::shared_ptr<CpuProfiler::Window> CpuProfiler::open_window(std::string* error
   return window;
 }
 
+bool CpuProfiler::choose_trigger_locked(std::string* error) {
+  bool perf = false;
+  std::string why;
+  if (mode_ != CpuMode::kTimer) {
+    PerfFdRange range = current_perf_fd_range();
+    if (range.size() > 0) {
+      set_perf_fd_range(range);
+      perf = perf_events_usable(&why);
+    } else {
+      rlimit limit{};
+      getrlimit(RLIMIT_NOFILE, &limit);
+      why = "the RLIMIT_NOFILE soft limit (" + std::to_string(limit.rlim_cur) +
+            ") leaves no room for perf event descriptors (they go at 256 and above)";
+    }
+  }
+  if (mode_ == CpuMode::kPerf && !perf) {
+    *error = "CPU mode \"perf\" was asked for, but " + why;
+    return false;
+  }
+  g_use_perf.store(perf, std::memory_order_relaxed);
+  std::string in_use = !perf                          ? "timer"
+                       : perf_events_exclude_kernel() ? "perf (user time only)"
+                                                      : "perf";
+  if (mode_ == CpuMode::kAuto) in_use = "auto: " + in_use + (perf ? "" : " (" + why + ")");
+  mode_in_use_ = in_use;
+  return true;
+}
+
 bool CpuProfiler::start_sampling_locked(std::string* error) {
+  if (!choose_trigger_locked(error)) return false;
   if (!ring_.reserved() && !ring_.reserve(ring_cells_)) {
     *error = "cannot reserve memory for CPU samples";
     return false;
@@ -148,7 +181,9 @@ bool CpuProfiler::start_sampling_locked(std::string* error) {
   g_active_period_ns.store(period_ns_, std::memory_order_release);
   scan_threads([](capture::ThreadSlot* slot) { disarm_thread_timer(slot, true); });
   for (capture::ThreadSlot& slot : capture::thread_table()) {
-    if (slot.tid.load(std::memory_order_acquire) != 0) arm_thread_timer(&slot, kSignal, period_ns_);
+    if (slot.tid.load(std::memory_order_acquire) != 0) {
+      arm_thread_timer(&slot, kSignal, period_ns_, g_use_perf.load(std::memory_order_relaxed));
+    }
   }
   if (!drain_thread_.joinable()) {
     drain_thread_ = spawn_internal_thread("cpprof-cpu", [this] { drain_loop(); });
@@ -222,7 +257,7 @@ void CpuProfiler::drain_loop() {
       scan_threads([](capture::ThreadSlot* slot) { disarm_thread_timer(slot, true); });
       for (capture::ThreadSlot& slot : capture::thread_table()) {
         if (slot.tid.load(std::memory_order_acquire) != 0) {
-          arm_thread_timer(&slot, kSignal, period_ns_);
+          arm_thread_timer(&slot, kSignal, period_ns_, g_use_perf.load(std::memory_order_relaxed));
         }
       }
     }
@@ -260,6 +295,8 @@ CpuStats CpuProfiler::stats() {
   s.dropped = ring_.dropped();
   s.windows_open = static_cast<int64_t>(windows_.size());
   s.timers_armed = armed_thread_timers();
+  s.perf_fds_open = open_perf_events();
+  s.mode = mode_in_use_;
   s.ring_bytes = ring_.bytes();
   return s;
 }

@@ -1,7 +1,8 @@
 // CpuProfiler: one sampler serving any number of concurrent windows.
 //
 // While at least one window is open, every thread of the host (not
-// cpprof's own) has a CPU-time timer (thread_timers.h) whose signal makes
+// cpprof's own) has a perf cpu-clock event or a CPU-time timer
+// (thread_timers.h, chosen by CpuMode) whose signal makes
 // the handler (capture/cpu_signal.h) push a raw stack into one SampleRing.
 // A drain thread empties the ring every 100 ms, turns raw stacks into
 // profile stacks (return address - 1 for callers, the interrupted PC as is,
@@ -11,7 +12,8 @@
 //
 // Each sample is weighted by the CPU time it stands for, (1 + timer
 // overruns) periods: CPU-time timers fire at most once per kernel tick, so
-// at 1000 Hz on a 250 Hz kernel one signal stands for about four periods.
+// at 1000 Hz on a 250 Hz kernel one signal stands for about four periods;
+// a perf event signals every period (weight 1).
 //
 // Thread-safe: windows may be opened and finished from any threads.
 #pragma once
@@ -34,9 +36,18 @@ namespace cpprof::sources {
 
 class LeafCaller;
 
+// What triggers samples. Decided each time sampling starts (the first
+// window opens).
+enum class CpuMode {
+  kAuto,   // perf events if this process may open them, else timers
+  kPerf,   // perf events; windows are refused (with the reason) if they cannot be opened
+  kTimer,  // CPU-time timers only
+};
+
 struct CpuOptions {
   int hz = 100;              // samples per CPU-second per thread
   size_t ring_cells = 8192;  // raw samples buffered between drains
+  CpuMode mode = CpuMode::kAuto;
 };
 
 // Counters for the index page.
@@ -45,7 +56,11 @@ struct CpuStats {
   uint64_t dropped = 0;  // raw samples lost because the ring was full
   int64_t windows_open = 0;
   int64_t timers_armed = 0;
+  int64_t perf_fds_open = 0;
   uint64_t ring_bytes = 0;
+  // "perf" or "timer" (as last decided), with "auto: " in front if auto
+  // chose it and why perf events were not used; "auto" before the first window.
+  std::string mode;
 };
 
 class CpuProfiler {
@@ -79,6 +94,7 @@ class CpuProfiler {
   };
   using Aggregate = std::unordered_map<std::vector<uint64_t>, Counts, StackHash>;
 
+  bool choose_trigger_locked(std::string* error);
   bool start_sampling_locked(std::string* error);
   void stop_sampling_locked();
   void drain_locked();
@@ -88,6 +104,8 @@ class CpuProfiler {
 
   symbolize::Symbolizer& symbolizer_;
   const int64_t period_ns_;
+  const CpuMode mode_;
+  std::string mode_in_use_;  // as CpuStats::mode says; under mu_
   capture::SampleRing ring_;
   size_t ring_cells_ = 0;
 
