@@ -8,6 +8,7 @@
 // Each walk also reports how many frames it found ("frames"): the
 // frame-pointer walk is fast because it skips what it cannot see.
 #include <benchmark/benchmark.h>
+#include <execinfo.h>
 #include <pthread.h>
 
 #include <cstdint>
@@ -102,6 +103,21 @@ void BM_DwarfWalk(benchmark::State& state) {
   });
 }
 BENCHMARK(BM_DwarfWalk);
+
+// For reference: glibc's backtrace() (libgcc's unwinder, which looks the
+// tables up through dl_iterate_phdr and its lock: not for signal handlers).
+void BM_GlibcBacktrace(benchmark::State& state) {
+  run_deep(state, [](benchmark::State& s, const MachineState&) {
+    void* frames[64];
+    int depth = 0;
+    for (auto _ : s) {
+      depth = backtrace(frames, 64);
+      benchmark::DoNotOptimize(frames);
+    }
+    s.counters["frames"] = depth;
+  });
+}
+BENCHMARK(BM_GlibcBacktrace);
 
 // The rows are built once per loaded object, off the hot path; this is
 // what the first profile request (and each dlopen) pays.
