@@ -277,9 +277,8 @@ run_one() {
     fi
   fi
   if [[ "$kind" == perf ]]; then
-    r_samples="$(perf report -i "$tmp/perf.data" --stdio --header-only 2>/dev/null |
-      sed -n 's/^# Samples: \([0-9]*\).*/\1/p; s/^# Total samples.*: \([0-9]*\)/\1/p' | head -1)"
-    [[ -n "$r_samples" ]] || r_samples="$(perf script -i "$tmp/perf.data" -F ip 2>/dev/null | grep -c . || true)"
+    # One line per sample (tid only: no call-chain lines).
+    r_samples="$(perf script -i "$tmp/perf.data" -F tid 2>/dev/null | wc -l)"
     rm -f "$tmp/perf.data"
   fi
   if [[ "$kind" == gperf ]]; then
