@@ -112,6 +112,7 @@ CPPROF_READS_RAW_STACK WalkResult walk_stack_with(const UnwindIndex* index,
     // (a noreturn callee): look up the call instruction instead.
     const UnwindRow* row = index != nullptr ? find_unwind_row(*index, leaf ? pc : pc - 1) : nullptr;
     uintptr_t return_address = 0;
+    bool suspect_leaf = false;
     uintptr_t caller_fp = fp;
     uintptr_t caller_sp = 0;
     if (row != nullptr && row->cfa_rule != CfaRule::kNone) {
@@ -124,7 +125,9 @@ CPPROF_READS_RAW_STACK WalkResult walk_stack_with(const UnwindIndex* index,
           cfa = fp + static_cast<intptr_t>(row->cfa_offset);
           break;
         case CfaRule::kPlt:
-          cfa = sp + ((pc & 15) >= 11 ? 2 * kWord : kWord);
+          // gcc's expression: SP + 8, or SP + 16 from offset `cfa_offset` of
+          // a 16-byte PLT entry on (past its push).
+          cfa = sp + ((pc & 15) >= static_cast<uintptr_t>(row->cfa_offset) ? 2 * kWord : kWord);
           break;
         case CfaRule::kEnd:
         case CfaRule::kNone:
@@ -137,7 +140,11 @@ CPPROF_READS_RAW_STACK WalkResult walk_stack_with(const UnwindIndex* index,
         uintptr_t slot = cfa + static_cast<intptr_t>(row->fp_offset);
         if (leaf && slot < sp) {
           // An epilogue past its `pop %rbp` (compilers do not always say
-          // so): the register already holds the caller's value.
+          // so): the register already holds the caller's value. Or a leaf
+          // that saved FP below SP in the red zone and uses it as scratch:
+          // then the caller found next may be wrong, so leave the leaf's
+          // caller to the aggregator's check.
+          suspect_leaf = true;
         } else if (slot < lo || slot % kWord != 0 || slot > stack_hi - kWord) {
           break;
         } else {
@@ -145,7 +152,7 @@ CPPROF_READS_RAW_STACK WalkResult walk_stack_with(const UnwindIndex* index,
         }
       }
       caller_sp = cfa;
-      if (leaf) result.leaf_unwound = true;
+      if (leaf) result.leaf_unwound = !suspect_leaf;
     } else {
       // No rows for this code: follow the frame record, as a plain FP walk does.
       if (fp < lo || fp % kWord != 0 || fp > stack_hi - 2 * kWord) break;

@@ -2,12 +2,15 @@
 // glibc (no frame pointers), from a PC inside libc, up to main().
 #include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -187,23 +190,132 @@ TEST_F(UnwindTest, WithoutRowsTheWalkIsTheFramePointerWalk) {
   EXPECT_FALSE(g_captured.leaf_unwound);
 }
 
+// Memory with an inaccessible page on each side: a read outside faults.
+class GuardedRegion {
+ public:
+  explicit GuardedRegion(size_t bytes) : size_((bytes + 4095) / 4096 * 4096) {
+    void* p = mmap(nullptr, size_ + 2 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return;
+    base_ = static_cast<uint8_t*>(p);
+    mprotect(base_ + 4096, size_, PROT_READ | PROT_WRITE);
+  }
+  ~GuardedRegion() {
+    if (base_ != nullptr) munmap(base_, size_ + 2 * 4096);
+  }
+  uint8_t* data() { return base_ + 4096; }
+  size_t size() const { return size_; }
+  bool ok() const { return base_ != nullptr; }
+
+ private:
+  size_t size_;
+  uint8_t* base_ = nullptr;
+};
+
 TEST_F(UnwindTest, NeverReadsOutsideTheGivenStackBounds) {
   UnwindTables tables;
   tables.refresh();
-  // A fake stack whose words all point back into it: every step must stay
-  // inside [sp, hi) and the walk must end.
-  std::vector<uintptr_t> words(256);
-  auto lo = reinterpret_cast<uintptr_t>(words.data());
-  auto hi = lo + words.size() * sizeof(uintptr_t);
-  for (size_t i = 0; i < words.size(); ++i) words[i] = lo + (i * 7919 % words.size()) * 8;
+  // A fake stack between guard pages, whose words point back into it or
+  // just outside: every step must stay inside [sp, hi) and the walk end.
+  GuardedRegion stack(4096);
+  ASSERT_TRUE(stack.ok());
+  auto* words = reinterpret_cast<uintptr_t*>(stack.data());
+  const size_t n = stack.size() / sizeof(uintptr_t);
+  auto lo = reinterpret_cast<uintptr_t>(words);
+  auto hi = lo + stack.size();
+  auto code = reinterpret_cast<uintptr_t>(&sort_with_qsort);
+  for (uint64_t seed = 1; seed <= 200; ++seed) {
+    uint64_t x = seed;
+    for (size_t i = 0; i < n; ++i) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      switch (x >> 62) {
+        case 0:
+          words[i] = lo + ((x >> 20) % (n + 8)) * 8 - 32;
+          break;  // in or just out
+        case 1:
+          words[i] = code + ((x >> 20) % 4096);
+          break;  // code of ours
+        case 2:
+          words[i] = reinterpret_cast<uintptr_t>(&qsort) + ((x >> 20) % 4096);
+          break;
+        default:
+          words[i] = x;
+          break;
+      }
+    }
+    uint64_t frames[64];
+    capture::MachineState state{code + (seed % 64), lo + (seed * 8) % 2048, words[seed % n]};
+    capture::WalkResult r = capture::walk_stack_with(tables.index(), state, lo, hi, frames, 64);
+    ASSERT_GE(r.depth, 1u);
+    ASSERT_LE(r.depth, 64u);
+  }
+  capture::MachineState top{code + 24, hi, lo};  // SP at the top: nothing to read
   uint64_t frames[64];
-  capture::MachineState state{reinterpret_cast<uintptr_t>(&sort_with_qsort) + 24, lo + 64,
-                              lo + 128};
-  capture::WalkResult r = capture::walk_stack_with(tables.index(), state, lo, hi, frames, 64);
-  EXPECT_GE(r.depth, 1u);
-  EXPECT_LE(r.depth, 64u);
-  state.sp = hi;  // SP at the top: nothing to read
-  EXPECT_EQ(capture::walk_stack_with(tables.index(), state, lo, hi, frames, 64).depth, 1u);
+  EXPECT_EQ(capture::walk_stack_with(tables.index(), top, lo, hi, frames, 64).depth, 1u);
+}
+
+// Malformed call-frame information must never make the decoder read
+// outside the object or loop: libc's own tables, copied between guard
+// pages and corrupted byte by byte, decode without a fault (or a hang).
+TEST_F(UnwindTest, CorruptedEhFrameNeverReadsOutsideTheObject) {
+  struct Found {
+    uintptr_t base = 0, hdr = 0, seg_lo = 0, seg_hi = 0;
+  } found;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) -> int {
+        auto* f = static_cast<Found*>(data);
+        uintptr_t hdr = 0;
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          if (info->dlpi_phdr[i].p_type == PT_GNU_EH_FRAME)
+            hdr = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+        }
+        if (hdr == 0 || info->dlpi_name == nullptr ||
+            std::string(info->dlpi_name).find("libc.so") == std::string::npos)
+          return 0;
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const auto& ph = info->dlpi_phdr[i];
+          uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+          if (ph.p_type == PT_LOAD && hdr >= lo && hdr < lo + ph.p_memsz) {
+            *f = {info->dlpi_addr, hdr, lo, lo + ph.p_memsz};
+            return 1;
+          }
+        }
+        return 0;
+      },
+      &found);
+  ASSERT_NE(found.hdr, 0u) << "libc has no PT_GNU_EH_FRAME in a loaded segment";
+  const size_t size = found.seg_hi - found.seg_lo;
+  GuardedRegion copy(size);
+  ASSERT_TRUE(copy.ok());
+  // The same layout relative to a moved base: pc-relative pointers keep working.
+  auto copy_lo = reinterpret_cast<uintptr_t>(copy.data());
+  uintptr_t base = copy_lo - (found.seg_lo - found.base);
+  uintptr_t hdr = copy_lo + (found.hdr - found.seg_lo);
+  std::vector<std::pair<uintptr_t, uintptr_t>> segments = {{copy_lo, copy_lo + size}};
+  std::memcpy(copy.data(), reinterpret_cast<const void*>(found.seg_lo), size);
+  ObjectRows intact;
+  ASSERT_TRUE(decode_eh_frame(base, hdr, segments, &intact));
+  EXPECT_GT(intact.fdes, 500u);
+  // Corrupt the header and the tables it points into.
+  const size_t hdr_at = found.hdr - found.seg_lo;
+  uint64_t x = 12345;
+  for (int round = 0; round < 300; ++round) {
+    std::memcpy(copy.data(), reinterpret_cast<const void*>(found.seg_lo), size);
+    for (int k = 0; k < 16; ++k) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      // The header, or the tables after it (.eh_frame follows .eh_frame_hdr).
+      size_t at = round % 3 == 0 ? hdr_at + (x >> 33) % 64 : hdr_at + (x >> 20) % (size - hdr_at);
+      copy.data()[at] = static_cast<uint8_t>(x >> 56);
+    }
+    ObjectRows rows;
+    decode_eh_frame(base, hdr, segments, &rows);  // any answer, but no fault
+    if (!rows.rows.empty() && !rows.page_first.empty()) {
+      ASSERT_EQ(rows.page_first.size() - 1,
+                ((rows.limit - rows.start) >> capture::kUnwindPageShift) + 1);
+      for (size_t i = 1; i < rows.rows.size(); ++i) {
+        ASSERT_LT(rows.rows[i - 1].pc_offset, rows.rows[i].pc_offset);
+      }
+    }
+  }
 }
 
 TEST_F(UnwindTest, PublishingWaitsForNoWalkAndSwapsTheIndex) {

@@ -43,9 +43,21 @@ class Cursor {
   bool ok() const { return ok_; }
   uintptr_t at() const { return at_; }
   uintptr_t end() const { return end_; }
+  // Moves forward to `at`, which must not lie past the end.
   void seek(uintptr_t at) {
-    if (at > end_) ok_ = false;
-    at_ = at;
+    if (at < at_ || at > end_) {
+      ok_ = false;
+    } else {
+      at_ = at;
+    }
+  }
+  // Skips `n` bytes, which must all lie before the end.
+  void skip(uint64_t n) {
+    if (!ok_ || n > end_ - at_) {
+      ok_ = false;
+    } else {
+      at_ += n;
+    }
   }
 
   template <typename T>
@@ -186,7 +198,10 @@ UnwindRow row_for(const State& state, uintptr_t pc, uintptr_t base, bool signal_
   row.pc_offset = static_cast<uint32_t>(pc - base);
   row.cfa_rule = CfaRule::kNone;
   row.fp_rule = FpRule::kSame;
-  if (signal_frame) return row;  // a signal trampoline: its caller is in a saved context
+  if (signal_frame) {  // a signal trampoline: the interrupted code is in a saved context
+    row.cfa_rule = CfaRule::kEnd;
+    return row;
+  }
   if (state.ra == Rule::kUndefined) {
     row.cfa_rule = CfaRule::kEnd;
     return row;
@@ -205,7 +220,7 @@ UnwindRow row_for(const State& state, uintptr_t pc, uintptr_t base, bool signal_
   if (state.fp == Rule::kOffset && state.fp_offset >= INT16_MIN && state.fp_offset <= INT16_MAX) {
     row.fp_rule = FpRule::kSaved;
     row.fp_offset = static_cast<int16_t>(state.fp_offset);
-  } else if (state.fp == Rule::kOther) {
+  } else if (state.fp != Rule::kSame) {
     row.cfa_rule = CfaRule::kNone;  // the caller's FP is somewhere we cannot follow
   }
   return row;
@@ -239,7 +254,7 @@ class Decoder {
       decode_fde(fde);
     }
     finish();
-    return !out_->rows.empty();
+    return !out_->rows.empty() && !out_->page_first.empty();
   }
 
  private:
@@ -257,7 +272,7 @@ class Decoder {
     if (version != 1 && version != 3) return nullptr;
     const char* augmentation = reinterpret_cast<const char*>(c.at());
     size_t augmentation_length = strnlen(augmentation, c.end() - c.at());
-    c.seek(c.at() + augmentation_length + 1);
+    c.skip(augmentation_length + 1);
     if (augmentation_length >= 2 && augmentation[0] == 'e' && augmentation[1] == 'h') {
       c.read<uint64_t>();
     }
@@ -267,7 +282,8 @@ class Decoder {
     if (augmentation_length > 0 && augmentation[0] == 'z') {
       cie.has_augmentation_data = true;
       uint64_t data_length = c.uleb();
-      uintptr_t data_end = c.at() + data_length;
+      uintptr_t data_start = c.at();
+      if (data_length > c.end() - c.at()) return nullptr;
       for (size_t i = 1; i < augmentation_length && c.ok(); ++i) {
         switch (augmentation[i]) {
           case 'R':
@@ -288,11 +304,16 @@ class Decoder {
           case 'B':
             break;
           default:
-            i = augmentation_length;
-            break;  // unknown: the length lets us skip
+            return nullptr;  // unknown: its data, and any 'S' after it, cannot be read
         }
       }
-      c.seek(data_end);
+      c.seek(data_start + data_length);
+    }
+    // Larger factors are malformed, and would overflow the offsets.
+    constexpr int64_t kMaxFactor = 1 << 16;
+    if (cie.code_align == 0 || cie.code_align > kMaxFactor || cie.data_align < -kMaxFactor ||
+        cie.data_align > kMaxFactor) {
+      return nullptr;
     }
     if (!c.ok() || cie.ra_register != kRegRa) return nullptr;
     cie.instructions = c.at();
@@ -315,34 +336,80 @@ class Decoder {
     uintptr_t pc_range = 0;
     if (!c.pointer(cie->fde_encoding, 0, &pc_begin)) return;
     if (!c.pointer(cie->fde_encoding & 0x0f, 0, &pc_range)) return;
-    if (cie->has_augmentation_data) c.seek(c.at() + c.uleb());
-    if (!c.ok() || pc_range == 0 || pc_begin < base_ || pc_begin + pc_range - base_ > UINT32_MAX) {
+    if (cie->has_augmentation_data) c.skip(c.uleb());
+    if (!c.ok() || pc_range == 0 || pc_range > UINT32_MAX || pc_begin < base_ ||
+        pc_begin > UINTPTR_MAX - pc_range || pc_begin + pc_range - base_ > UINT32_MAX) {
       return;
     }
+    const uintptr_t pc_end = pc_begin + pc_range;
+    // The search table is sorted by start: an FDE starting inside the
+    // previous one is a duplicate or malformed; the first one wins.
+    if (pc_begin < last_end_) return;
+    std::vector<UnwindRow>& rows = out_->rows;
+    if (!rows.empty() && rows.back().cfa_rule == CfaRule::kNone &&
+        rows.back().pc_offset == pc_begin - base_) {
+      rows.pop_back();  // the previous function's end marker: this one starts right there
+    }
     ++out_->fdes;
+    const size_t first_row = rows.size();
     State initial;
     uintptr_t loc = pc_begin;
-    if (!execute(*cie, cie->instructions, cie->end, &initial, initial, nullptr, &loc)) return;
+    bool ok = execute(*cie, cie->instructions, cie->end, &initial, initial, nullptr, &loc, pc_end);
     State state = initial;
-    execute(*cie, c.at(), end, &state, initial, &out_->rows, &loc);
-    if (loc < pc_begin + pc_range)
-      out_->rows.push_back(row_for(state, loc, base_, cie->signal_frame));
+    ok = ok && execute(*cie, c.at(), end, &state, initial, &rows, &loc, pc_end);
+    if (!ok) {
+      // Half-run instructions would describe the function wrongly: no rows
+      // for it at all (the walk falls back to its frame record).
+      rows.resize(first_row);
+      UnwindRow none{};
+      none.pc_offset = static_cast<uint32_t>(pc_begin - base_);
+      rows.push_back(none);
+    } else if (loc < pc_end) {
+      rows.push_back(row_for(state, loc, base_, cie->signal_frame));
+    }
     UnwindRow gap{};
-    gap.pc_offset = static_cast<uint32_t>(pc_begin + pc_range - base_);
-    out_->rows.push_back(gap);
+    gap.pc_offset = static_cast<uint32_t>(pc_end - base_);
+    rows.push_back(gap);
+    last_end_ = pc_end;
     out_->start = out_->start == 0 ? pc_begin : std::min(out_->start, pc_begin);
-    out_->limit = std::max(out_->limit, pc_begin + pc_range);
+    out_->limit = std::max(out_->limit, pc_end);
   }
 
   // Runs call-frame instructions, appending a row each time the location
   // advances (rows == nullptr: a CIE's initial instructions, no rows).
+  // Rows lie inside [*loc, pc_end); false on anything malformed.
   bool execute(const Cie& cie, uintptr_t from, uintptr_t to, State* state, const State& initial,
-               std::vector<UnwindRow>* rows, uintptr_t* loc) {
+               std::vector<UnwindRow>* rows, uintptr_t* loc, uintptr_t pc_end) {
     Cursor c(segments_, from, to);
     std::vector<State> remembered;
+    bool in_range = true;
     auto advance = [&](uint64_t delta) {
-      if (rows != nullptr) rows->push_back(row_for(*state, *loc, base_, cie.signal_frame));
-      *loc += delta * cie.code_align;
+      if (rows != nullptr && *loc < pc_end) {
+        rows->push_back(row_for(*state, *loc, base_, cie.signal_frame));
+      }
+      // delta < 2^32 and code_align <= 2^16: no overflow; past the end, stop.
+      if (delta * cie.code_align > pc_end - *loc) {
+        in_range = false;
+        *loc = pc_end;
+      } else {
+        *loc += delta * cie.code_align;
+      }
+    };
+    // A factored offset; operands beyond 2^31 are malformed.
+    bool bad_operand = false;
+    auto factored = [&](int64_t value, int64_t factor) -> int64_t {
+      if (value < -(int64_t{1} << 31) || value > (int64_t{1} << 31)) {
+        bad_operand = true;
+        return 0;
+      }
+      return value * factor;
+    };
+    auto ufactored = [&](uint64_t value, int64_t factor) -> int64_t {
+      if (value > (uint64_t{1} << 31)) {
+        bad_operand = true;
+        return 0;
+      }
+      return static_cast<int64_t>(value) * factor;
     };
     auto set_rule = [&](uint64_t reg, Rule rule, int64_t offset) {
       if (reg == kRegFp) {
@@ -370,7 +437,7 @@ class Decoder {
           advance(low);
           continue;
         case 2:
-          set_rule(low, Rule::kOffset, static_cast<int64_t>(c.uleb()) * cie.data_align);
+          set_rule(low, Rule::kOffset, ufactored(c.uleb(), cie.data_align));
           continue;
         case 3:
           restore_rule(low);
@@ -383,7 +450,9 @@ class Decoder {
           break;      // nop
         case 0x01: {  // set_loc
           uintptr_t target = 0;
-          if (!c.pointer(cie.fde_encoding, 0, &target) || target < *loc) return false;
+          if (!c.pointer(cie.fde_encoding, 0, &target) || target < *loc || target > pc_end) {
+            return false;
+          }
           advance(0);
           *loc = target;
           break;
@@ -399,7 +468,7 @@ class Decoder {
           break;
         case 0x05: {  // offset_extended
           uint64_t reg = c.uleb();
-          set_rule(reg, Rule::kOffset, static_cast<int64_t>(c.uleb()) * cie.data_align);
+          set_rule(reg, Rule::kOffset, ufactored(c.uleb(), cie.data_align));
           break;
         }
         case 0x06:
@@ -427,14 +496,15 @@ class Decoder {
           break;
         case 0x0c:  // def_cfa
           state->cfa_register = c.uleb();
-          state->cfa_offset = static_cast<int64_t>(c.uleb());
+          state->cfa_offset = ufactored(c.uleb(), 1);
           state->cfa_plt = state->cfa_other = false;
           break;
-        case 0x0d:
+        case 0x0d:  // def_cfa_register: a register rule again
           state->cfa_register = c.uleb();
+          state->cfa_plt = state->cfa_other = false;
           break;
         case 0x0e:
-          state->cfa_offset = static_cast<int64_t>(c.uleb());
+          state->cfa_offset = ufactored(c.uleb(), 1);
           break;
         case 0x0f: {  // def_cfa_expression
           uint64_t length = c.uleb();
@@ -442,28 +512,28 @@ class Decoder {
           state->cfa_plt = threshold >= 0;
           state->cfa_other = threshold < 0;
           state->cfa_offset = threshold;
-          c.seek(c.at() + length);
+          c.skip(length);
           break;
         }
         case 0x10:    // expression
         case 0x16: {  // val_expression
           uint64_t reg = c.uleb();
-          c.seek(c.at() + c.uleb());
+          c.skip(c.uleb());
           set_rule(reg, Rule::kOther, 0);
           break;
         }
         case 0x11: {  // offset_extended_sf
           uint64_t reg = c.uleb();
-          set_rule(reg, Rule::kOffset, c.sleb() * cie.data_align);
+          set_rule(reg, Rule::kOffset, factored(c.sleb(), cie.data_align));
           break;
         }
         case 0x12:  // def_cfa_sf
           state->cfa_register = c.uleb();
-          state->cfa_offset = c.sleb() * cie.data_align;
+          state->cfa_offset = factored(c.sleb(), cie.data_align);
           state->cfa_plt = state->cfa_other = false;
           break;
         case 0x13:
-          state->cfa_offset = c.sleb() * cie.data_align;
+          state->cfa_offset = factored(c.sleb(), cie.data_align);
           break;
         case 0x14:  // val_offset
         case 0x15: {
@@ -481,24 +551,26 @@ class Decoder {
           break;      // GNU_args_size
         case 0x2f: {  // GNU_negative_offset_extended
           uint64_t reg = c.uleb();
-          set_rule(reg, Rule::kOffset, -static_cast<int64_t>(c.uleb()) * cie.data_align);
+          set_rule(reg, Rule::kOffset, -ufactored(c.uleb(), cie.data_align));
           break;
         }
         default:
           return false;  // an opcode we do not know: its operands cannot be skipped
       }
+      if (bad_operand || !in_range) return false;
     }
     return c.ok();
   }
 
-  // Sorts the rows, lets a function's first row win over the gap marker
-  // of the function before it, merges repeats and builds the page index.
+  // Orders the rows (the search table already did, unless malformed),
+  // keeps the last of rows at one address (an advance by 0), merges
+  // repeats and builds the page index.
   void finish() {
     auto& rows = out_->rows;
-    std::stable_sort(rows.begin(), rows.end(), [](const UnwindRow& a, const UnwindRow& b) {
-      if (a.pc_offset != b.pc_offset) return a.pc_offset < b.pc_offset;
-      return a.cfa_rule == CfaRule::kNone && b.cfa_rule != CfaRule::kNone;
-    });
+    auto by_pc = [](const UnwindRow& a, const UnwindRow& b) { return a.pc_offset < b.pc_offset; };
+    if (!std::is_sorted(rows.begin(), rows.end(), by_pc)) {
+      std::stable_sort(rows.begin(), rows.end(), by_pc);
+    }
     std::vector<UnwindRow> merged;
     merged.reserve(rows.size());
     for (const UnwindRow& row : rows) {
@@ -511,7 +583,7 @@ class Decoder {
     }
     rows = std::move(merged);
     rows.shrink_to_fit();
-    if (rows.empty()) return;
+    if (rows.empty() || out_->limit <= out_->start) return;
     uintptr_t pages = ((out_->limit - out_->start) >> capture::kUnwindPageShift) + 1;
     out_->page_first.resize(pages + 1);
     size_t r = 0;
@@ -527,6 +599,7 @@ class Decoder {
   const Segments& segments_;
   ObjectRows* out_;
   std::unordered_map<uintptr_t, Cie> cies_;
+  uintptr_t last_end_ = 0;  // end of the last FDE decoded
 };
 
 struct ObjectKey {
@@ -550,11 +623,23 @@ struct UnwindTables::Published {
 
 bool decode_eh_frame(uintptr_t base, uintptr_t eh_frame_hdr, const Segments& segments,
                      ObjectRows* out) {
+#if defined(__x86_64__)
   return Decoder(base, eh_frame_hdr, segments, out).run();
+#else
+  // The rows assume x86-64 (registers, the return address below the CFA):
+  // elsewhere the walk is the frame-pointer walk.
+  (void)base, (void)eh_frame_hdr, (void)segments, (void)out;
+  return false;
+#endif
 }
 
 UnwindTables::UnwindTables() = default;
-UnwindTables::~UnwindTables() { unpublish(); }
+UnwindTables::~UnwindTables() {
+  unpublish();
+  // A handler stuck inside a walk may still read these: never free them.
+  for (std::unique_ptr<Published>& kept : leaked_) (void)kept.release();
+  if (current_ != nullptr) (void)current_.release();
+}
 
 void UnwindTables::refresh(bool force) {
   struct Pass {
@@ -562,52 +647,64 @@ void UnwindTables::refresh(bool force) {
     bool force;
     bool changed = false;
     bool first = true;
+    bool failed = false;
     std::unique_ptr<Published> next;
   } pass{this, force};
   dl_iterate_phdr(
       [](dl_phdr_info* info, size_t size, void* data) -> int {
         auto* p = static_cast<Pass*>(data);
-        if (p->first) {
-          p->first = false;
-          // Counters of loads and unloads since start: unchanged means no work.
-          if (size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs) && !p->force &&
-              p->self->current_ != nullptr && info->dlpi_adds == p->self->adds_ &&
-              info->dlpi_subs == p->self->subs_) {
-            return 1;
+        // Nothing may unwind through glibc's dl_iterate_phdr (it holds the
+        // loader's lock): a failure (out of memory) ends this pass instead.
+        try {
+          if (p->first) {
+            p->first = false;
+            // Counters of loads and unloads since start: unchanged means no work.
+            if (size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs) && !p->force &&
+                p->self->current_ != nullptr && info->dlpi_adds == p->self->adds_ &&
+                info->dlpi_subs == p->self->subs_) {
+              return 1;
+            }
+            p->changed = true;
+            p->self->adds_ = info->dlpi_adds;
+            p->self->subs_ = info->dlpi_subs;
+            p->next = std::make_unique<Published>();
           }
-          p->changed = true;
-          p->self->adds_ = info->dlpi_adds;
-          p->self->subs_ = info->dlpi_subs;
-          p->next = std::make_unique<Published>();
-        }
-        uintptr_t hdr = 0;
-        Segments segments;
-        for (int i = 0; i < info->dlpi_phnum; ++i) {
-          const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-          if (ph.p_type == PT_GNU_EH_FRAME) hdr = info->dlpi_addr + ph.p_vaddr;
-          if (ph.p_type == PT_LOAD && (ph.p_flags & PF_R) != 0) {
-            segments.emplace_back(info->dlpi_addr + ph.p_vaddr,
-                                  info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
+          uintptr_t hdr = 0;
+          Segments segments;
+          for (int i = 0; i < info->dlpi_phnum; ++i) {
+            const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+            if (ph.p_type == PT_GNU_EH_FRAME) hdr = info->dlpi_addr + ph.p_vaddr;
+            if (ph.p_type == PT_LOAD && (ph.p_flags & PF_R) != 0) {
+              segments.emplace_back(info->dlpi_addr + ph.p_vaddr,
+                                    info->dlpi_addr + ph.p_vaddr + ph.p_memsz);
+            }
           }
-        }
-        if (hdr == 0) return 0;
-        ObjectKey key{info->dlpi_addr, hdr, info->dlpi_name != nullptr ? info->dlpi_name : ""};
-        if (p->self->current_ != nullptr) {
-          auto it = p->self->current_->by_key.find(key);
-          if (it != p->self->current_->by_key.end()) {
-            p->next->by_key.emplace(key, it->second);
-            return 0;
+          if (hdr == 0) return 0;
+          ObjectKey key{info->dlpi_addr, hdr, info->dlpi_name != nullptr ? info->dlpi_name : ""};
+          if (p->self->current_ != nullptr) {
+            auto it = p->self->current_->by_key.find(key);
+            if (it != p->self->current_->by_key.end()) {
+              p->next->by_key.emplace(key, it->second);
+              return 0;
+            }
           }
+          auto rows = std::make_shared<ObjectRows>();
+          rows->name = key.name;
+          rows->base = info->dlpi_addr;
+          if (decode_eh_frame(info->dlpi_addr, hdr, segments, rows.get())) {
+            p->next->by_key.emplace(key, std::move(rows));
+          }
+          return 0;
+        } catch (...) {
+          p->failed = true;
+          return 1;
         }
-        auto rows = std::make_shared<ObjectRows>();
-        rows->name = key.name;
-        rows->base = info->dlpi_addr;
-        if (decode_eh_frame(info->dlpi_addr, hdr, segments, rows.get())) {
-          p->next->by_key.emplace(key, std::move(rows));
-        }
-        return 0;
       },
       &pass);
+  if (pass.failed) {
+    adds_ = subs_ = ~0ull;  // try again at the next refresh
+    return;
+  }
   if (!pass.changed) return;
   Published& next = *pass.next;
   for (const auto& [key, rows] : next.by_key) {
