@@ -35,9 +35,6 @@ class Unwinding : public ::testing::TestWithParam<Launch> {
   // Starts stack_burner with `work` and reads a CPU profile of `seconds`.
   void profile(const std::string& work, int seconds, RawProfile* raw) {
     Launch how = GetParam();
-#ifdef CPPROF_SANITIZE
-    if (how != Launch::kLinked) GTEST_SKIP() << "preloading needs the release build (DESIGN.md)";
-#endif
     std::string error;
     target_ =
         start_program(how, "stack_burner", {"--work", work}, &error, {{"CPPROF_CPU_HZ", "250"}});
@@ -48,6 +45,14 @@ class Unwinding : public ::testing::TestWithParam<Launch> {
     ASSERT_EQ(response.status, 200) << response.error << response.body;
     ASSERT_TRUE(read_raw(response.body, raw));
     ASSERT_FALSE(raw->samples.empty());
+  }
+
+  void SetUp() override {
+#ifdef CPPROF_SANITIZE
+    if (GetParam() != Launch::kLinked) {
+      GTEST_SKIP() << "preloading needs the release build (DESIGN.md)";
+    }
+#endif
   }
 
   void TearDown() override {
