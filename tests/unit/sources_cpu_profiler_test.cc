@@ -13,20 +13,17 @@
 #include <thread>
 #include <vector>
 
+#include "support/cpu_time.h"
 #include "symbolize/symbolizer.h"
 
 namespace cpprof::sources {
 namespace {
 
-using namespace std::chrono_literals;
+using test::live_timers;
+using test::spin_cpu_ns;
+using test::thread_cpu_ns;
 
-// POSIX timers of this process (/proc/self/timers lists one "ID:" per timer).
-int live_timers() {
-  std::ifstream in("/proc/self/timers");
-  int n = 0;
-  for (std::string line; std::getline(in, line);) n += line.rfind("ID:", 0) == 0;
-  return n;
-}
+using namespace std::chrono_literals;
 
 [[gnu::noinline]] void spin_cpu(std::chrono::milliseconds cpu) {
   timespec start{};

@@ -13,10 +13,15 @@
 #include <cstdint>
 #include <thread>
 
+#include "support/cpu_time.h"
 #include "support/deny_perf.h"
 
 namespace cpprof::sources {
 namespace {
+
+using test::live_timers;
+using test::spin_cpu_ns;
+using test::thread_cpu_ns;
 
 constexpr int kTestSignal = SIGUSR2;
 
@@ -58,20 +63,6 @@ class PerfEvents : public ::testing::Test {
 };
 
 int self_tid() { return static_cast<int>(syscall(SYS_gettid)); }
-
-int64_t thread_cpu_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-void spin_cpu_ns(int64_t ns) {
-  int64_t start = thread_cpu_ns();
-  volatile uint64_t x = 1;
-  while (thread_cpu_ns() - start < ns) {
-    for (int i = 0; i < 10000; ++i) x = x * 3 + 1;
-  }
-}
 
 // The number the next open() would get.
 int lowest_free_fd() {

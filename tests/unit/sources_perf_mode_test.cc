@@ -21,44 +21,24 @@
 #include "capture/thread_table.h"
 #include "sources/cpu/cpu_profiler.h"
 #include "sources/cpu/thread_timers.h"
+#include "support/cpu_time.h"
 #include "support/deny_perf.h"
 #include "symbolize/symbolizer.h"
 
 namespace cpprof::sources {
 namespace {
 
-using namespace std::chrono_literals;
+using test::live_timers;
+using test::spin_cpu_ns;
+using test::thread_cpu_ns;
 
-// POSIX timers of this process (/proc/self/timers lists one "ID:" per timer).
-int live_timers() {
-  std::ifstream in("/proc/self/timers");
-  int n = 0;
-  for (std::string line; std::getline(in, line);) n += line.rfind("ID:", 0) == 0;
-  return n;
-}
+using namespace std::chrono_literals;
 
 // Open descriptors in the range perf events use.
 int open_fds_in(PerfFdRange range) {
   int n = 0;
   for (int fd = range.base; fd < range.limit; ++fd) n += fcntl(fd, F_GETFD) != -1;
   return n;
-}
-
-int64_t thread_cpu_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-// Burns `ns` of this thread's CPU; returns what it really used.
-[[gnu::noinline]] int64_t spin_cpu_ns(int64_t ns) {
-  int64_t start = thread_cpu_ns();
-  volatile uint64_t x = 1;
-  int64_t used = 0;
-  while ((used = thread_cpu_ns() - start) < ns) {
-    for (int i = 0; i < 10000; ++i) x = x * 3 + 1;
-  }
-  return used;
 }
 
 int64_t sum(const profile::Profile& p, size_t index) {

@@ -14,9 +14,14 @@
 
 #include "capture/signal_safe.h"
 #include "capture/thread_table.h"
+#include "support/cpu_time.h"
 
 namespace cpprof::sources {
 namespace {
+
+using test::live_timers;
+using test::spin_cpu_ns;
+using test::thread_cpu_ns;
 
 constexpr int kTestSignal = SIGUSR2;
 constexpr int kThreads = 4;
@@ -28,20 +33,6 @@ void count_signal(int) {
   int tid = capture::current_tid();
   for (int i = 0; i < kThreads; ++i) {
     if (g_tids[i].load() == tid) ++g_hits[i];
-  }
-}
-
-int64_t thread_cpu_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-void spin_cpu_ns(int64_t ns) {
-  int64_t start = thread_cpu_ns();
-  volatile uint64_t x = 1;
-  while (thread_cpu_ns() - start < ns) {
-    for (int i = 0; i < 10000; ++i) x = x * 3 + 1;
   }
 }
 
