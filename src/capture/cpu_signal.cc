@@ -52,25 +52,49 @@ void on_cpu_signal(int /*signo*/, siginfo_t* info, void* ucontext) {
 
 }  // namespace
 
-bool install_cpu_signal_handler(int signo, SampleRing* ring, const char** refusal) {
-  g_ring.store(ring, std::memory_order_release);
-  int expected = 0;
-  if (!g_installed_signo.compare_exchange_strong(expected, signo)) return expected == signo;
-  struct sigaction previous {};
-  if (sigaction(signo, nullptr, &previous) != 0) {
-    g_installed_signo.store(0);
-    *refusal = "cannot read the SIGPROF disposition";
-    return false;
+namespace {
+
+// Whether the program has a handler of its own (or ignores) `signo`.
+bool taken(int signo) {
+  struct sigaction current {};
+  if (sigaction(signo, nullptr, &current) != 0) return true;
+  if ((current.sa_flags & SA_SIGINFO) != 0) return current.sa_sigaction != nullptr;
+  return current.sa_handler != SIG_DFL;
+}
+
+// SIGPROF if free, else the highest free real-time signal (programs that
+// use real-time signals usually count up from SIGRTMIN); 0 if none.
+int free_cpu_signal() {
+  if (!taken(kCpuSignal)) return kCpuSignal;
+  for (int signo = SIGRTMAX - 1; signo >= SIGRTMIN + 4; --signo) {
+    if (!taken(signo)) return signo;
   }
-  bool host_owns_it = (previous.sa_flags & SA_SIGINFO) != 0
-                          ? previous.sa_sigaction != nullptr
-                          : (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN);
-  if (host_owns_it) {
-    // Never take a signal the program handles itself (its own profiler,
-    // ITIMER_PROF timing...): its handler would stop working.
+  return 0;
+}
+
+}  // namespace
+
+int cpu_signal() {
+  int signo = g_installed_signo.load(std::memory_order_acquire);
+  return signo > 0 ? signo : kCpuSignal;
+}
+
+int install_cpu_signal_handler(SampleRing* ring, const char** refusal) {
+  g_ring.store(ring, std::memory_order_release);
+  int installed = g_installed_signo.load(std::memory_order_acquire);
+  if (installed > 0) return installed;
+  // Never take a signal the program handles itself: its handler would stop
+  // working. (Callers serialise installs; -1 marks one in progress.)
+  int expected = 0;
+  if (!g_installed_signo.compare_exchange_strong(expected, -1)) {
+    *refusal = "the CPU signal handler is being installed";
+    return 0;
+  }
+  int signo = free_cpu_signal();
+  if (signo == 0) {
     g_installed_signo.store(0);
-    *refusal = "the program has its own SIGPROF handler";
-    return false;
+    *refusal = "the program handles SIGPROF and every real-time signal itself";
+    return 0;
   }
   struct sigaction action {};
   action.sa_sigaction = on_cpu_signal;
@@ -80,10 +104,11 @@ bool install_cpu_signal_handler(int signo, SampleRing* ring, const char** refusa
   sigfillset(&action.sa_mask);
   if (sigaction(signo, &action, nullptr) != 0) {
     g_installed_signo.store(0);
-    *refusal = "cannot install the SIGPROF handler";
-    return false;
+    *refusal = "cannot install the CPU signal handler";
+    return 0;
   }
-  return true;
+  g_installed_signo.store(signo, std::memory_order_release);
+  return signo;
 }
 
 void set_cpu_sampling_enabled(bool enabled) { g_enabled.store(enabled, std::memory_order_release); }

@@ -9,15 +9,22 @@
 
 namespace cpprof::capture {
 
-// The signal CPU timers send.
+// The signal CPU timers send, unless the program handles it itself.
 inline constexpr int kCpuSignal = SIGPROF;
 
-// Installs the handler for `signo` (once; later calls only change the ring)
-// and sends samples to `ring`. The handler stays installed for the life of
-// the process: removing it while a timer signal is still pending would let
-// that signal's default action kill the host. Refuses (false, with the
-// reason in `refusal`) if the program already handles `signo` itself.
-bool install_cpu_signal_handler(int signo, SampleRing* ring, const char** refusal);
+// Installs the handler (once; later calls only change the ring) and sends
+// samples to `ring`; returns the signal it handles, or 0 (with the reason
+// in `refusal`). That is SIGPROF, unless the program already has its own
+// SIGPROF handler (its own profiler, ITIMER_PROF timing...): then a free
+// real-time signal (default disposition, from SIGRTMAX-1 down), so the
+// program's handler keeps working. The handler stays installed for the
+// life of the process: removing it while a timer signal is still pending
+// would let that signal's default action kill the host.
+int install_cpu_signal_handler(SampleRing* ring, const char** refusal);
+
+// The signal the handler is installed for; kCpuSignal before any install.
+// Async-signal-safe.
+int cpu_signal();
 
 // While disabled, the handler returns at once (late signals after a window).
 void set_cpu_sampling_enabled(bool enabled);

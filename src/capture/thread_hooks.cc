@@ -77,10 +77,10 @@ class ExitGuard {
     // Hosts often start workers with every signal blocked (liblzma does,
     // so that only the main thread sees SIGINT). A blocked timer signal
     // would stay pending and the thread would never be sampled.
-    sigset_t cpu_signal;
-    sigemptyset(&cpu_signal);
-    sigaddset(&cpu_signal, kCpuSignal);
-    pthread_sigmask(SIG_UNBLOCK, &cpu_signal, nullptr);
+    sigset_t sampling;
+    sigemptyset(&sampling);
+    sigaddset(&sampling, cpu_signal());
+    pthread_sigmask(SIG_UNBLOCK, &sampling, nullptr);
   }
   ExitGuard guard(slot);
   if (auto on_start = g_on_start.load(std::memory_order_acquire)) on_start(slot);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "capture/cpu_signal.h"
 #include "support/cpu_time.h"
 #include "symbolize/symbolizer.h"
 
@@ -62,20 +64,39 @@ TEST(CpuProfiler, ThreadsComingAndGoingDuringAWindowLeaveNoTimerBehind) {
   EXPECT_EQ(live_timers(), 0) << "a timer outlived its window";
 }
 
-TEST(CpuProfiler, RefusesToTakeSigprofFromAProgramThatHandlesIt) {
+std::atomic<int> g_host_sigprofs{0};
+
+TEST(CpuProfiler, SamplesOnAnotherSignalWhenTheProgramHandlesSigprof) {
+  // The program profiles itself with ITIMER_PROF, as GNU sort's handlers
+  // or a home-made profiler would own SIGPROF.
   struct sigaction host {};
-  host.sa_handler = [](int) {};
+  host.sa_handler = [](int) { g_host_sigprofs.fetch_add(1, std::memory_order_relaxed); };
   sigemptyset(&host.sa_mask);
+  host.sa_flags = SA_RESTART;
   ASSERT_EQ(sigaction(SIGPROF, &host, nullptr), 0);
+  itimerval every_10ms{{0, 10000}, {0, 10000}};
+  ASSERT_EQ(setitimer(ITIMER_PROF, &every_10ms, nullptr), 0);
+
   symbolize::Symbolizer symbolizer;
-  CpuProfiler cpu(symbolizer, {});
+  CpuProfiler cpu(symbolizer, {.hz = 200});
   std::string error;
-  EXPECT_EQ(cpu.open_window(&error), nullptr);
-  EXPECT_NE(error.find("own SIGPROF handler"), std::string::npos) << error;
+  auto window = cpu.open_window(&error);
+  ASSERT_NE(window, nullptr) << error;
+  EXPECT_NE(capture::cpu_signal(), SIGPROF);
+  EXPECT_GE(capture::cpu_signal(), SIGRTMIN);
+  EXPECT_NE(cpu.stats().mode.find("the program handles SIGPROF"), std::string::npos)
+      << cpu.stats().mode;
+  spin_cpu_ns(300000000);
+  profile::Profile p = cpu.finish(window);
+
+  itimerval off{};
+  setitimer(ITIMER_PROF, &off, nullptr);
+  EXPECT_FALSE(p.samples.empty()) << "no samples on the other signal";
+  EXPECT_GT(g_host_sigprofs.load(), 10) << "the program's own SIGPROF handler stopped firing";
   struct sigaction now {};
   sigaction(SIGPROF, nullptr, &now);
   EXPECT_EQ(now.sa_handler, host.sa_handler) << "the program's handler was replaced";
-  signal(SIGPROF, SIG_DFL);
+  signal(SIGPROF, SIG_IGN);  // a late ITIMER_PROF signal must not kill the test
 }
 
 TEST(CpuProfiler, AChildForkedDuringAWindowDoesNotSample) {

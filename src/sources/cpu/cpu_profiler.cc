@@ -23,7 +23,6 @@
 namespace cpprof::sources {
 namespace {
 
-constexpr int kSignal = capture::kCpuSignal;
 constexpr auto kDrainInterval = std::chrono::milliseconds(100);
 constexpr int kScanEvery = 10;  // drains between /proc/self/task scans
 
@@ -37,7 +36,7 @@ std::atomic<bool> g_use_perf{false};
 void on_thread_start(capture::ThreadSlot* slot) {
   int64_t period = g_active_period_ns.load(std::memory_order_acquire);
   if (slot == nullptr || period == 0) return;
-  arm_thread_timer(slot, kSignal, period, g_use_perf.load(std::memory_order_relaxed));
+  arm_thread_timer(slot, capture::cpu_signal(), period, g_use_perf.load(std::memory_order_relaxed));
   // Sampling may have stopped while we armed; do not leave a timer behind.
   if (g_active_period_ns.load(std::memory_order_acquire) == 0) disarm_thread_timer(slot, false);
 }
@@ -168,9 +167,13 @@ bool CpuProfiler::start_sampling_locked(std::string* error) {
     return false;
   }
   const char* refusal = nullptr;
-  if (!capture::install_cpu_signal_handler(kSignal, &ring_, &refusal)) {
+  int signo = capture::install_cpu_signal_handler(&ring_, &refusal);
+  if (signo == 0) {
     *error = refusal;
     return false;
+  }
+  if (signo != capture::kCpuSignal && mode_in_use_.find("signal") == std::string::npos) {
+    mode_in_use_ += ", on signal " + std::to_string(signo) + " (the program handles SIGPROF)";
   }
   // Rows before timers: the first samples already unwind through libc.
   unwind_tables_.refresh();
@@ -182,7 +185,7 @@ bool CpuProfiler::start_sampling_locked(std::string* error) {
   scan_threads([](capture::ThreadSlot* slot) { disarm_thread_timer(slot, true); });
   for (capture::ThreadSlot& slot : capture::thread_table()) {
     if (slot.tid.load(std::memory_order_acquire) != 0) {
-      arm_thread_timer(&slot, kSignal, period_ns_, g_use_perf.load(std::memory_order_relaxed));
+      arm_thread_timer(&slot, signo, period_ns_, g_use_perf.load(std::memory_order_relaxed));
     }
   }
   if (!drain_thread_.joinable()) {
@@ -257,7 +260,8 @@ void CpuProfiler::drain_loop() {
       scan_threads([](capture::ThreadSlot* slot) { disarm_thread_timer(slot, true); });
       for (capture::ThreadSlot& slot : capture::thread_table()) {
         if (slot.tid.load(std::memory_order_acquire) != 0) {
-          arm_thread_timer(&slot, kSignal, period_ns_, g_use_perf.load(std::memory_order_relaxed));
+          arm_thread_timer(&slot, capture::cpu_signal(), period_ns_,
+                           g_use_perf.load(std::memory_order_relaxed));
         }
       }
     }
