@@ -21,19 +21,9 @@
 #include <vector>
 
 #include "capture/unwind.h"
+#include "sources/cpu/eh_frame.h"
 
 namespace cpprof::sources {
-
-// The decoded rows of one object.
-struct ObjectRows {
-  std::string name;  // as the loader names it ("" for the main program)
-  uintptr_t base = 0;
-  uintptr_t start = 0;
-  uintptr_t limit = 0;
-  std::vector<capture::UnwindRow> rows;  // sorted, merged, gaps marked kNone
-  std::vector<uint32_t> page_first;
-  size_t fdes = 0;  // frame descriptions decoded
-};
 
 // What the tables hold, for the index page and tests.
 struct UnwindStats {
@@ -77,11 +67,5 @@ class UnwindTables {
   unsigned long long subs_ = ~0ull;
   size_t refreshes_ = 0;
 };
-
-// Decodes the rows of one object from its PT_GNU_EH_FRAME segment.
-// `segments` are the object's readable loaded ranges [first, second), used
-// to bound every read. Returns false if the object has no usable table.
-bool decode_eh_frame(uintptr_t base, uintptr_t eh_frame_hdr,
-                     const std::vector<std::pair<uintptr_t, uintptr_t>>& segments, ObjectRows* out);
 
 }  // namespace cpprof::sources
