@@ -160,6 +160,18 @@ bool CpuProfiler::choose_trigger_locked(std::string* error) {
   return true;
 }
 
+void CpuProfiler::arm_every_thread() {
+  // Registers threads found in /proc/self/task (not armable while exiting),
+  // then arms every registered thread that has no trigger yet.
+  scan_threads([](capture::ThreadSlot* slot) { disarm_thread_timer(slot, true); });
+  for (capture::ThreadSlot& slot : capture::thread_table()) {
+    if (slot.tid.load(std::memory_order_acquire) != 0) {
+      arm_thread_timer(&slot, capture::cpu_signal(), period_ns_,
+                       g_use_perf.load(std::memory_order_relaxed));
+    }
+  }
+}
+
 bool CpuProfiler::start_sampling_locked(std::string* error) {
   if (!choose_trigger_locked(error)) return false;
   if (!ring_.reserved() && !ring_.reserve(ring_cells_)) {
@@ -172,7 +184,7 @@ bool CpuProfiler::start_sampling_locked(std::string* error) {
     *error = refusal;
     return false;
   }
-  if (signo != capture::kCpuSignal && mode_in_use_.find("signal") == std::string::npos) {
+  if (signo != capture::kCpuSignal) {  // mode_in_use_ was set afresh by choose_trigger_locked
     mode_in_use_ += ", on signal " + std::to_string(signo) + " (the program handles SIGPROF)";
   }
   // Rows before timers: the first samples already unwind through libc.
@@ -182,12 +194,7 @@ bool CpuProfiler::start_sampling_locked(std::string* error) {
   std::call_once(at_fork, [] { pthread_atfork(nullptr, nullptr, after_fork_in_child); });
   capture::set_cpu_sampling_enabled(true);
   g_active_period_ns.store(period_ns_, std::memory_order_release);
-  scan_threads([](capture::ThreadSlot* slot) { disarm_thread_timer(slot, true); });
-  for (capture::ThreadSlot& slot : capture::thread_table()) {
-    if (slot.tid.load(std::memory_order_acquire) != 0) {
-      arm_thread_timer(&slot, signo, period_ns_, g_use_perf.load(std::memory_order_relaxed));
-    }
-  }
+  arm_every_thread();
   if (!drain_thread_.joinable()) {
     drain_thread_ = spawn_internal_thread("cpprof-cpu", [this] { drain_loop(); });
   }
@@ -257,13 +264,7 @@ void CpuProfiler::drain_loop() {
     unwind_tables_.refresh();  // objects dlopen()ed since: cheap when none
     if (++drains % kScanEvery == 0) {
       // Threads started without our hooks (raw clone, or before we loaded).
-      scan_threads([](capture::ThreadSlot* slot) { disarm_thread_timer(slot, true); });
-      for (capture::ThreadSlot& slot : capture::thread_table()) {
-        if (slot.tid.load(std::memory_order_acquire) != 0) {
-          arm_thread_timer(&slot, capture::cpu_signal(), period_ns_,
-                           g_use_perf.load(std::memory_order_relaxed));
-        }
-      }
+      arm_every_thread();
     }
   }
 }

@@ -96,6 +96,8 @@ class CpuProfiler {
 
   bool choose_trigger_locked(std::string* error);
   bool start_sampling_locked(std::string* error);
+  // Finds threads we have no hook for and arms every thread; under mu_.
+  void arm_every_thread();
   void stop_sampling_locked();
   void drain_locked();
   void close_locked(Window* window);
