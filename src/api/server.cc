@@ -2,13 +2,18 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
 #include <utility>
 
 #include "api/address.h"
+#include "api/alloc_rate.h"
+#include "api/alloc_status.h"
 #include "api/log.h"
 #include "api/runtime.h"
+#include "capture/alloc_counters.h"
 #include "capture/thread_table.h"
+#include "cpprof/alloc_stats.h"
 #include "http/server.h"
 #include "sources/threads/internal_thread.h"
 
@@ -30,7 +35,21 @@ std::vector<std::pair<std::string, std::string>> index_stats(api::Runtime& rt) {
     if (slot.tid.load(std::memory_order_relaxed) == 0) continue;
     (slot.internal.load(std::memory_order_relaxed) ? own : threads) += 1;
   }
-  return {
+  std::vector<std::pair<std::string, std::string>> rows;
+  if (alloc_counting_available()) {
+    const AllocStats allocs = alloc_stats();
+    static api::AllocRate rate;
+    rows = {
+        {"allocations", std::to_string(allocs.allocs)},
+        {"bytes allocated", std::to_string(allocs.bytes)},
+        {"frees", std::to_string(allocs.frees)},
+        {"allocation rate", rate.update(allocs.allocs, api::monotonic_ns())},
+        {"cpprof's own allocations", std::to_string(capture::process_alloc_totals(true).allocs)},
+    };
+  } else {
+    rows = {{"allocations", "not counted (" + api::alloc_counting_refusal() + ")"}};
+  }
+  std::vector<std::pair<std::string, std::string>> more = {
       {"threads (known to cpprof)", std::to_string(threads)},
       {"cpprof's own threads", std::to_string(own)},
       {"CPU sampling rate", std::to_string(1000000000 / rt.cpu->period_ns()) + " Hz"},
@@ -41,6 +60,8 @@ std::vector<std::pair<std::string, std::string>> index_stats(api::Runtime& rt) {
       {"CPU samples dropped", std::to_string(cpu.dropped)},
       {"cpprof's sample buffer", std::to_string(cpu.ring_bytes / 1024) + " KiB"},
   };
+  rows.insert(rows.end(), more.begin(), more.end());
+  return rows;
 }
 
 }  // namespace
@@ -76,6 +97,10 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>()) {
     return;
   }
   api::log_line(options.log, "serving " + url() + " (pid " + std::to_string(getpid()) + ")");
+  static std::atomic<bool> told{false};
+  if (!alloc_counting_available() && !told.exchange(true)) {
+    api::log_line(options.log, "allocations are not counted: " + api::alloc_counting_refusal());
+  }
 }
 
 Server::~Server() {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "capture/alloc_counters.h"
 #include "capture/cpu_signal.h"
 #include "capture/signal_safe.h"
 
@@ -50,6 +51,7 @@ class ExitGuard {
  public:
   explicit ExitGuard(ThreadSlot* slot) : slot_(slot) {}
   ~ExitGuard() {
+    release_thread_alloc_counters();
     if (slot_ == nullptr) return;
     if (auto on_exit = g_on_exit.load(std::memory_order_acquire)) on_exit(slot_);
     thread_table().release(slot_);
@@ -70,6 +72,7 @@ class ExitGuard {
   void* arg = record->arg;
   bool internal = record->internal;
   record->busy.store(false, std::memory_order_release);
+  if (internal) mark_thread_allocs_internal();  // before it allocates
 
   ThreadSlot* slot = register_current_thread(internal);
   if (slot != nullptr) slot->hooked.store(true, std::memory_order_release);
@@ -114,6 +117,7 @@ InternalThreadScope::InternalThreadScope() : previous_(t_creating_internal) {
 InternalThreadScope::~InternalThreadScope() { t_creating_internal = previous_; }
 
 ThreadSlot* register_current_thread(bool internal) {
+  if (internal) mark_thread_allocs_internal();
   ThreadSlot* slot = current_thread_slot();
   if (slot != nullptr && slot->hooked.load(std::memory_order_acquire)) {
     // Already ours (spawn_internal_thread after the hook ran): only mark it.

@@ -31,6 +31,21 @@ declare -A allowed_in=(
   # when pthread_exit() unwinds the thread through the trampoline's guard.
   [thread_hooks.cc.o]="dlsym pthread_getattr_np pthread_attr_getstack pthread_attr_destroy
     __start_cpprof_thread_start __stop_cpprof_thread_start _Unwind_Resume __gxx_personality_v0"
+  # The malloc family finds the allocator below it once (dlsym, dladdr),
+  # in the first allocation or at load, while allocations meanwhile come
+  # from a static arena; glibc's __libc_* entry points are the fallback.
+  # sysconf(_SC_PAGESIZE) reads a value the loader set. __start_/__stop_:
+  # the bounds of the hooks' own section.
+  [malloc_hooks.cc.o]="dlsym dladdr sysconf __libc_malloc __libc_free __libc_calloc
+    __libc_realloc __libc_memalign __start_cpprof_alloc_hooks __stop_cpprof_alloc_hooks"
+  [sanitizer_alloc_hooks.cc.o]="__sanitizer_install_malloc_and_free_hooks
+    __start_cpprof_alloc_hooks __stop_cpprof_alloc_hooks"
+  # operator new keeps C++'s contract: the new-handler, and std::bad_alloc
+  # thrown (the nothrow forms catch it). new is never called in a signal
+  # handler, and nothing in src/capture/ calls it.
+  [new_hooks.cc.o]="_ZSt15get_new_handlerv _ZNSt9bad_allocD1Ev _ZTISt9bad_alloc
+    _ZTVSt9bad_alloc __cxa_allocate_exception __cxa_throw __cxa_begin_catch __cxa_end_catch
+    _ZSt9terminatev _Unwind_Resume __gxx_personality_v0"
 )
 
 # CTest passes $<TARGET_OBJECTS:...> as one ;-separated argument.

@@ -188,7 +188,7 @@ bool CpuProfiler::start_sampling_locked(std::string* error) {
     mode_in_use_ += ", on signal " + std::to_string(signo) + " (the program handles SIGPROF)";
   }
   // Rows before timers: the first samples already unwind through libc.
-  unwind_tables_.refresh();
+  refresh_process_unwind_tables();
   capture::set_thread_hooks({on_thread_start, on_thread_exit});
   static std::once_flag at_fork;
   std::call_once(at_fork, [] { pthread_atfork(nullptr, nullptr, after_fork_in_child); });
@@ -261,7 +261,7 @@ void CpuProfiler::drain_loop() {
     wake_.wait_for(lock, kDrainInterval);
     if (stopping_ || windows_.empty()) continue;
     drain_locked();
-    unwind_tables_.refresh();  // objects dlopen()ed since: cheap when none
+    refresh_process_unwind_tables();  // objects dlopen()ed since: cheap when none
     if (++drains % kScanEvery == 0) {
       // Threads started without our hooks (raw clone, or before we loaded).
       arm_every_thread();

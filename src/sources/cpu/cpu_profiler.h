@@ -117,7 +117,6 @@ class CpuProfiler {
   bool stopping_ = false;
   std::thread drain_thread_;
   std::unique_ptr<LeafCaller> leaf_caller_;  // used by whoever drains, under mu_
-  UnwindTables unwind_tables_;               // rows for the handler's walk, refreshed under mu_
 };
 
 }  // namespace cpprof::sources

@@ -4,6 +4,7 @@
 #include <link.h>
 
 #include <algorithm>
+#include <mutex>
 
 namespace cpprof::sources {
 namespace {
@@ -172,6 +173,13 @@ UnwindStats UnwindTables::stats() const {
         rows->rows.size() * sizeof(capture::UnwindRow) + rows->page_first.size() * sizeof(uint32_t);
   }
   return s;
+}
+
+void refresh_process_unwind_tables() {
+  static std::mutex mu;
+  static UnwindTables* tables = new UnwindTables;  // never destroyed: handlers may walk at exit
+  std::lock_guard<std::mutex> lock(mu);
+  tables->refresh();
 }
 
 }  // namespace cpprof::sources

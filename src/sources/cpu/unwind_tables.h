@@ -68,4 +68,10 @@ class UnwindTables {
   size_t refreshes_ = 0;
 };
 
+// The process's tables, the ones published for every walk (signal handlers
+// and allocation traps): brought up to date under a lock of their own.
+// Thread-safe; never for signal handlers. The instance lives as long as
+// the process.
+void refresh_process_unwind_tables();
+
 }  // namespace cpprof::sources
