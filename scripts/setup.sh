@@ -14,6 +14,7 @@ packages=(
   golang-go                           # `go tool pprof`: the independent reader in tests
   google-perftools libgoogle-perftools-dev  # the peers the benchmarks compare against:
   linux-perf                                #   gperftools' profiler and `perf record`
+  libjemalloc2 libtcmalloc-minimal4   # allocators cpprof must forward to (tests), peers (bench)
 )
 missing=()
 for p in "${packages[@]}"; do

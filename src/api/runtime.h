@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "api/alloc_rate.h"
 #include "cpprof/options.h"
 #include "http/registry.h"
 #include "sources/cpu/cpu_profiler.h"
@@ -19,7 +20,8 @@ struct Runtime {
   symbolize::Symbolizer symbolizer;
   std::unique_ptr<sources::CpuProfiler> cpu;
   std::shared_ptr<const http::Registry> registry;
-  std::string log;  // where the runtime's own lines go (the first Server's Options::log)
+  std::string log;       // where the runtime's own lines go (the first Server's Options::log)
+  AllocRate alloc_rate;  // the index page's allocation rate, measured from start-up
 };
 
 // The runtime; the first call fixes the CPU rate and mode and the log

@@ -38,12 +38,11 @@ std::vector<std::pair<std::string, std::string>> index_stats(api::Runtime& rt) {
   std::vector<std::pair<std::string, std::string>> rows;
   if (alloc_counting_available()) {
     const AllocStats allocs = alloc_stats();
-    static api::AllocRate rate;
     rows = {
         {"allocations", std::to_string(allocs.allocs)},
         {"bytes allocated", std::to_string(allocs.bytes)},
         {"frees", std::to_string(allocs.frees)},
-        {"allocation rate", rate.update(allocs.allocs, api::monotonic_ns())},
+        {"allocation rate", rt.alloc_rate.update(allocs.allocs, api::monotonic_ns())},
         {"cpprof's own allocations", std::to_string(capture::process_alloc_totals(true).allocs)},
     };
   } else {

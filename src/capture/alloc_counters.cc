@@ -1,5 +1,7 @@
 #include "capture/alloc_counters.h"
 
+#include <pthread.h>
+
 #include "capture/unwind.h"
 
 namespace cpprof::capture {
@@ -145,12 +147,11 @@ void mark_thread_allocs_internal() {
   }
 }
 
-void release_thread_alloc_counters() {
-  AllocCounterBlock* block = t_alloc_block;
-  t_alloc_block = reinterpret_cast<AllocCounterBlock*>(kExitedBlock);
-  if (reinterpret_cast<uintptr_t>(block) <= kExitedBlock) return;
-  while (g_fold_lock.exchange(true, std::memory_order_acquire)) {
-  }
+namespace {
+
+// Moves `block`'s counts into the retired totals and frees it. The caller
+// holds g_fold_lock.
+void fold(AllocCounterBlock* block) {
   const uint64_t seq = g_fold_seq.load(std::memory_order_relaxed);
   g_fold_seq.store(seq + 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
@@ -163,6 +164,34 @@ void release_thread_alloc_counters() {
   block->bytes.store(0, std::memory_order_relaxed);
   block->in_use.store(false, std::memory_order_relaxed);
   g_fold_seq.store(seq + 2, std::memory_order_release);
+}
+
+// In a fork child only the forking thread lives on: the other threads'
+// blocks would stay taken forever, and a fold that was under way in the
+// parent would leave the lock held. The child is single-threaded here.
+void after_fork_in_child() {
+  g_fold_lock.store(false, std::memory_order_relaxed);
+  if (g_fold_seq.load(std::memory_order_relaxed) % 2 != 0) g_fold_seq.fetch_add(1);
+  const size_t high = g_high_water.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < high; ++i) {
+    AllocCounterBlock* block = &g_blocks[i];
+    if (block != t_alloc_block && block->in_use.load(std::memory_order_relaxed)) fold(block);
+  }
+}
+
+[[gnu::constructor(101)]] void register_fork_handler() {
+  pthread_atfork(nullptr, nullptr, after_fork_in_child);
+}
+
+}  // namespace
+
+void release_thread_alloc_counters() {
+  AllocCounterBlock* block = t_alloc_block;
+  t_alloc_block = reinterpret_cast<AllocCounterBlock*>(kExitedBlock);
+  if (reinterpret_cast<uintptr_t>(block) <= kExitedBlock) return;
+  while (g_fold_lock.exchange(true, std::memory_order_acquire)) {
+  }
+  fold(block);
   g_fold_lock.store(false, std::memory_order_release);
 }
 

@@ -6,11 +6,17 @@
 
 #if defined(CPPROF_SANITIZE)
 
-#include <sanitizer/allocator_interface.h>
-
 #include <atomic>
+#include <cstddef>
 
 #include "capture/alloc_counters.h"
+
+// From the sanitizer runtime (compiler-rt's sanitizer/allocator_interface.h,
+// which GCC does not install): registers up to five hook pairs, returns
+// non-zero on success.
+extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void*,
+                                                                             size_t),
+                                                         void (*free_hook)(const volatile void*));
 
 extern "C" [[gnu::visibility("hidden")]] const char __start_cpprof_alloc_hooks[];
 extern "C" [[gnu::visibility("hidden")]] const char __stop_cpprof_alloc_hooks[];

@@ -38,6 +38,8 @@ declare -A allowed_in=(
   # the bounds of the hooks' own section.
   [malloc_hooks.cc.o]="dlsym dladdr sysconf __libc_malloc __libc_free __libc_calloc
     __libc_realloc __libc_memalign __start_cpprof_alloc_hooks __stop_cpprof_alloc_hooks"
+  # Registered once at load, from a constructor: the fork child's reset.
+  [alloc_counters.cc.o]="pthread_atfork"
   [sanitizer_alloc_hooks.cc.o]="__sanitizer_install_malloc_and_free_hooks
     __start_cpprof_alloc_hooks __stop_cpprof_alloc_hooks"
   # operator new keeps C++'s contract: the new-handler, and std::bad_alloc
