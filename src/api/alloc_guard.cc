@@ -95,9 +95,13 @@ const AllocationGuard::State& AllocationGuard::state() const {
 AllocationGuard::AllocationGuard(uint64_t max_allocs) {
   static_assert(sizeof(State) <= sizeof(storage_) && alignof(State) <= 16);
   State* state = new (storage_) State;
-  // Everything that may allocate happens before counting starts.
-  sources::refresh_process_unwind_tables();
-  record_stack_bounds(&state->trap);
+  {
+    // Everything that may allocate happens before counting starts, and
+    // counts as cpprof's own (an enclosing guard does not see it).
+    capture::InternalAllocScope own;
+    sources::refresh_process_unwind_tables();
+    record_stack_bounds(&state->trap);
+  }
   state->max_allocs = max_allocs;
   capture::current_alloc_counters();
   state->start = capture::thread_alloc_totals();

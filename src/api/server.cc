@@ -65,7 +65,10 @@ std::vector<std::pair<std::string, std::string>> index_stats(api::Runtime& rt) {
 
 }  // namespace
 
-Server::Server(Options options) : impl_(std::make_unique<Impl>()) {
+Server::Server(Options options) {
+  // What starting a server allocates on the host's thread is cpprof's.
+  capture::InternalAllocScope own;
+  impl_ = std::make_unique<Impl>();
   api::HostPort where;
   if (!api::parse_host_port(options.address, &where, &impl_->error)) {
     api::log_line(options.log, "not serving: " + impl_->error);
@@ -103,7 +106,9 @@ Server::Server(Options options) : impl_(std::make_unique<Impl>()) {
 }
 
 Server::~Server() {
+  capture::InternalAllocScope own;
   if (impl_->http) impl_->http->stop();
+  impl_.reset();
 }
 
 bool Server::ok() const { return impl_->http != nullptr; }

@@ -185,6 +185,18 @@ void after_fork_in_child() {
 
 }  // namespace
 
+InternalAllocScope::InternalAllocScope()
+    : saved_block_(t_alloc_block), saved_internal_(t_internal) {
+  // The tag sends every count through the slow path to the shared counters.
+  t_alloc_block = reinterpret_cast<AllocCounterBlock*>(kExitedBlock);
+  t_internal = true;
+}
+
+InternalAllocScope::~InternalAllocScope() {
+  t_alloc_block = saved_block_;
+  t_internal = saved_internal_;
+}
+
 void release_thread_alloc_counters() {
   AllocCounterBlock* block = t_alloc_block;
   t_alloc_block = reinterpret_cast<AllocCounterBlock*>(kExitedBlock);

@@ -108,6 +108,21 @@ AllocTotals process_alloc_totals(bool internal);
 // in process_alloc_totals(true). Call before it allocates.
 void mark_thread_allocs_internal();
 
+// While alive, the calling thread's allocations and frees count as
+// cpprof's own (shared counters, off the thread's block): for cpprof's work
+// on a host thread (starting a server, preparing a guard). Nests.
+class InternalAllocScope {
+ public:
+  InternalAllocScope();
+  ~InternalAllocScope();
+  InternalAllocScope(const InternalAllocScope&) = delete;
+  InternalAllocScope& operator=(const InternalAllocScope&) = delete;
+
+ private:
+  AllocCounterBlock* saved_block_;
+  bool saved_internal_;
+};
+
 // Folds the calling thread's counts into the process totals and gives its
 // block back. Later allocations of the thread are still counted (shared).
 void release_thread_alloc_counters();
