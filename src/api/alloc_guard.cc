@@ -148,8 +148,12 @@ std::string AllocationGuard::report() const {
     return out + "(no stack: the first allocation past the limit happened under another guard)\n";
   }
   out += "The first allocation past the limit (" + std::to_string(trap.size) + " bytes) was at:\n";
+  // Everything down to the outermost allocator frame (malloc or new, where
+  // the program called in) is the allocator's: the program starts below.
   size_t i = 0;
-  while (i < trap.depth && allocator_frame(trap.frames[i])) ++i;
+  for (size_t j = 0; j < trap.depth; ++j) {
+    if (allocator_frame(trap.frames[j])) i = j + 1;
+  }
   for (; i < trap.depth; ++i) {
     const std::string frame = describe_frame(trap.frames[i], /*return_address=*/true);
     out += frame;
