@@ -187,11 +187,21 @@ CPPROF_IN_HOOKS [[gnu::noinline]] void* slow_aligned(size_t alignment, size_t si
   return bootstrap_alloc(alignment, size);
 }
 
-// Emulations, for allocators without the function, from posix_memalign.
-CPPROF_IN_HOOKS void* aligned_or_errno(size_t alignment, size_t size) {
+// Emulations, for allocators without the function, from posix_memalign:
+// `size` bytes are allocated, `requested` counted (pvalloc rounds up).
+CPPROF_IN_HOOKS void* aligned_or_errno(size_t alignment, size_t size, size_t requested) {
   size_t power = sizeof(void*);
   while (power < alignment) power *= 2;  // memalign rounds up; posix_memalign would refuse
-  void* ptr = counted_aligned_alloc(power, size);
+  void* ptr = nullptr;
+  if (ready() && g_global_malloc_is_ours) {
+    if (g_real.posix_memalign(&ptr, power, size) == 0) {
+      count_alloc(requested);
+    } else {
+      ptr = nullptr;
+    }
+  } else {
+    ptr = counted_aligned_alloc(power, size);
+  }
   if (ptr == nullptr) errno = ENOMEM;
   return ptr;
 }
@@ -332,7 +342,7 @@ CPPROF_ALLOC_HOOK void* memalign(size_t alignment, size_t size) noexcept {
     if (ptr != nullptr) count_alloc(size);
     return ptr;
   }
-  return cpprof::capture::aligned_or_errno(alignment, size);
+  return cpprof::capture::aligned_or_errno(alignment, size, size);
 }
 
 CPPROF_ALLOC_HOOK void* aligned_alloc(size_t alignment, size_t size) noexcept {
@@ -345,7 +355,7 @@ CPPROF_ALLOC_HOOK void* aligned_alloc(size_t alignment, size_t size) noexcept {
     errno = EINVAL;
     return nullptr;
   }
-  return cpprof::capture::aligned_or_errno(alignment, size);
+  return cpprof::capture::aligned_or_errno(alignment, size, size);
 }
 
 CPPROF_ALLOC_HOOK void* valloc(size_t size) noexcept {
@@ -354,7 +364,7 @@ CPPROF_ALLOC_HOOK void* valloc(size_t size) noexcept {
     if (ptr != nullptr) count_alloc(size);
     return ptr;
   }
-  return cpprof::capture::aligned_or_errno(cpprof::capture::page_size(), size);
+  return cpprof::capture::aligned_or_errno(cpprof::capture::page_size(), size, size);
 }
 
 CPPROF_ALLOC_HOOK void* pvalloc(size_t size) noexcept {
@@ -370,7 +380,7 @@ CPPROF_ALLOC_HOOK void* pvalloc(size_t size) noexcept {
     return nullptr;
   }
   rounded &= ~(page - 1);
-  return cpprof::capture::aligned_or_errno(page, rounded == 0 ? page : rounded);
+  return cpprof::capture::aligned_or_errno(page, rounded == 0 ? page : rounded, size);
 }
 
 CPPROF_ALLOC_HOOK size_t malloc_usable_size(void* ptr) noexcept {
