@@ -47,8 +47,12 @@ const char* g_real_file = "";
 enum State : int { kUnresolved = 0, kResolving = 1, kReady = 2 };
 std::atomic<int> g_state{kUnresolved};
 // Whether the process's malloc is this one; if not, new and delete follow
-// the process's malloc (alloc_hooks.h).
-bool g_global_malloc_is_ours = true;
+// the process's malloc and free (alloc_hooks.h). Relaxed: set once, before
+// g_state says ready.
+std::atomic<bool> g_global_malloc_is_ours{true};
+// Whether delete may call the process's free: not if that is this one
+// (a program that defines malloc but not free), which would recurse.
+std::atomic<bool> g_forward_free{false};
 
 // The bootstrap arena, for allocations made while resolve() runs.
 constexpr size_t kArenaSize = size_t{256} << 10;
@@ -147,8 +151,13 @@ void resolve() {
   g_real = real;
   // Where a call to malloc from this object lands: here, or in a malloc
   // the program defines itself (which wins the lookup over us).
-  void* (*volatile self)(size_t) = &::malloc;
-  g_global_malloc_is_ours = in_alloc_hooks(reinterpret_cast<uintptr_t>(self));
+  void* (*volatile process_malloc)(size_t) = &::malloc;
+  void (*volatile process_free)(void*) = &::free;
+  const bool malloc_is_ours = in_alloc_hooks(reinterpret_cast<uintptr_t>(process_malloc));
+  g_global_malloc_is_ours.store(malloc_is_ours, std::memory_order_relaxed);
+  g_forward_free.store(
+      !malloc_is_ours && !in_alloc_hooks(reinterpret_cast<uintptr_t>(process_free)),
+      std::memory_order_relaxed);
   g_state.store(kReady, std::memory_order_release);
 }
 
@@ -193,7 +202,7 @@ CPPROF_IN_HOOKS void* aligned_or_errno(size_t alignment, size_t size, size_t req
   size_t power = sizeof(void*);
   while (power < alignment) power *= 2;  // memalign rounds up; posix_memalign would refuse
   void* ptr = nullptr;
-  if (ready() && g_global_malloc_is_ours) {
+  if (ready() && g_global_malloc_is_ours.load(std::memory_order_relaxed)) {
     if (g_real.posix_memalign(&ptr, power, size) == 0) {
       count_alloc(requested);
     } else {
@@ -241,7 +250,9 @@ CPPROF_IN_HOOKS void* realloc_forward(void* ptr, size_t size) { return g_real.re
 }  // namespace
 
 CPPROF_IN_HOOKS void* counted_malloc(size_t size) {
-  if (__builtin_expect(!g_global_malloc_is_ours, 0)) return ::malloc(size);
+  if (__builtin_expect(!g_global_malloc_is_ours.load(std::memory_order_relaxed), 0)) {
+    return ::malloc(size);
+  }
   if (__builtin_expect(g_state.load(std::memory_order_acquire) != kReady, 0)) {
     return slow_malloc(size);
   }
@@ -251,7 +262,7 @@ CPPROF_IN_HOOKS void* counted_malloc(size_t size) {
 }
 
 CPPROF_IN_HOOKS void* counted_aligned_alloc(size_t alignment, size_t size) {
-  if (__builtin_expect(!g_global_malloc_is_ours, 0)) {
+  if (__builtin_expect(!g_global_malloc_is_ours.load(std::memory_order_relaxed), 0)) {
     void* ptr = nullptr;
     return ::posix_memalign(&ptr, alignment, size) == 0 ? ptr : nullptr;
   }
@@ -269,7 +280,7 @@ CPPROF_IN_HOOKS void* counted_aligned_alloc(size_t alignment, size_t size) {
 
 CPPROF_IN_HOOKS void counted_free(void* ptr) {
   if (ptr == nullptr) return;
-  if (__builtin_expect(!g_global_malloc_is_ours, 0)) return ::free(ptr);
+  if (__builtin_expect(g_forward_free.load(std::memory_order_relaxed), 0)) return ::free(ptr);
   count_free();
   if (__builtin_expect(in_arena(ptr), 0)) return;
   // Not from the arena, so from g_real: resolve() has finished.

@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <chrono>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <regex>
 #include <string>
 
@@ -70,6 +73,27 @@ TEST_P(AllocCounts, TwoRunsDifferByExactlyTheAllocationsOfTheirExtraIterations) 
   EXPECT_EQ(busy.allocs - base.allocs, 2u * kIterations);
   EXPECT_EQ(busy.frees - base.frees, 2u * kIterations);
   EXPECT_EQ(busy.bytes - base.bytes, 2u * 100 * kIterations);
+}
+
+// A program that defines malloc itself keeps its allocator for everything,
+// `new` included, and is told (page and log) that nothing is counted.
+TEST(ProgramWithItsOwnMalloc, KeepsItsAllocatorAndIsToldNothingIsCounted) {
+#ifdef CPPROF_SANITIZE
+  GTEST_SKIP() << "preloading needs the release build (DESIGN.md)";
+#endif
+  std::string error;
+  Target target = start_program(Launch::kPreload, "own_malloc", {}, &error);
+  ASSERT_NE(target.port, 0) << error;
+  EXPECT_EQ(target.process->read_line(std::chrono::seconds(10)).value_or("(nothing)"),
+            "new reached the program's malloc: yes");
+  HttpResponse response = http_get(target.port, "/debug/pprof/");
+  ASSERT_EQ(response.status, 200) << response.error;
+  EXPECT_NE(response.body.find("<td>allocations:</td><td>not counted (the program&#39;s malloc"),
+            std::string::npos)
+      << response.body;
+  std::ifstream log(target.log_path);
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("allocations are not counted"), std::string::npos) << text;
 }
 
 INSTANTIATE_TEST_SUITE_P(Launches, AllocCounts,

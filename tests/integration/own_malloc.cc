@@ -1,0 +1,52 @@
+// A program that defines malloc itself (as programs with a custom
+// allocator do), so that cpprof's malloc loses the symbol lookup. Its
+// allocator forwards to glibc and counts the calls it serves; `new` must
+// reach it too (cpprof's operator new follows the process's malloc).
+//
+// Prints "ready" (under CPPROF_HTTP it serves by then), then "new reached
+// the program's malloc: yes|no"; exits when stdin closes.
+#include <unistd.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdio>
+
+extern "C" void* __libc_malloc(size_t);
+extern "C" void __libc_free(void*);
+extern "C" void* __libc_calloc(size_t, size_t);
+extern "C" void* __libc_realloc(void*, size_t);
+
+namespace {
+std::atomic<long> g_served{0};
+}
+
+// Exported, as a program's malloc is unless built with hidden visibility
+// (as this tree is), so that it wins the lookup for every library.
+
+extern "C" [[gnu::visibility("default")]] void* malloc(size_t size) {
+  g_served.fetch_add(1, std::memory_order_relaxed);
+  return __libc_malloc(size);
+}
+extern "C" [[gnu::visibility("default")]] void free(void* ptr) { __libc_free(ptr); }
+extern "C" [[gnu::visibility("default")]] void* calloc(size_t count, size_t size) {
+  g_served.fetch_add(1, std::memory_order_relaxed);
+  return __libc_calloc(count, size);
+}
+extern "C" [[gnu::visibility("default")]] void* realloc(void* ptr, size_t size) {
+  g_served.fetch_add(1, std::memory_order_relaxed);
+  return __libc_realloc(ptr, size);
+}
+
+int main() {
+  const long before = g_served.load();
+  int* volatile value = new int(7);
+  const long after = g_served.load();
+  delete value;
+  std::printf("ready\n");
+  std::printf("new reached the program's malloc: %s\n", after > before ? "yes" : "no");
+  std::fflush(stdout);
+  char buffer[64];
+  while (read(STDIN_FILENO, buffer, sizeof(buffer)) > 0) {
+  }
+  return 0;
+}
