@@ -8,6 +8,8 @@
 #include "api/alloc_status.h"
 #include "capture/alloc_counters.h"
 #include "capture/alloc_hooks.h"
+#include "capture/heap_sampler.h"
+#include "cpprof/heap_profile.h"
 
 namespace cpprof {
 namespace {
@@ -59,3 +61,11 @@ std::string alloc_counting_refusal() {
 }
 
 }  // namespace cpprof::api
+
+namespace cpprof {
+
+void set_heap_profile_rate(int64_t rate) { capture::set_heap_sample_rate(rate < 0 ? 0 : rate); }
+
+int64_t heap_profile_rate() { return capture::heap_sample_rate(); }
+
+}  // namespace cpprof

@@ -4,10 +4,13 @@
 // Under `cpprof run`, only the launched process serves (CPPROF_RUN_PID).
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
 #include "api/log.h"
+#include "capture/heap_sampler.h"
 #include "cpprof/options.h"
 #include "cpprof/server.h"
 
@@ -22,7 +25,42 @@ bool launched_process_is_elsewhere() {
   return run_pid != nullptr && *run_pid != '\0' && std::atoi(run_pid) != getpid();
 }
 
+// A non-negative integer, all of `text`; false otherwise.
+bool parse_count(const char* text, int64_t* value) {
+  if (text == nullptr || *text == '\0') return false;
+  char* end = nullptr;
+  errno = 0;
+  const long long parsed = std::strtoll(text, &end, 10);
+  if (errno != 0 || *end != '\0' || parsed < 0) return false;
+  *value = parsed;
+  return true;
+}
+
+// Heap sampling runs in every process that loads cpprof, server or not:
+// the rate and seed apply from here on (allocations before this used the
+// default rate).
+void configure_heap_sampling() {
+  const char* rate_text = std::getenv("CPPROF_HEAP_RATE");
+  int64_t rate = 0;
+  if (rate_text != nullptr && *rate_text != '\0') {
+    if (parse_count(rate_text, &rate)) {
+      capture::set_heap_sample_rate(rate);
+    } else {
+      const char* log = std::getenv("CPPROF_LOG");
+      log_line(log != nullptr && *log != '\0' ? log : "stderr",
+               std::string("CPPROF_HEAP_RATE=") + rate_text +
+                   ": expected a number of bytes (0 turns heap profiling off); "
+                   "keeping the default");
+    }
+  }
+  int64_t seed = 0;
+  if (parse_count(std::getenv("CPPROF_HEAP_SEED"), &seed)) {
+    capture::set_heap_sample_seed(static_cast<uint64_t>(seed));
+  }
+}
+
 [[gnu::constructor]] void start_from_environment() {
+  configure_heap_sampling();
   const char* http = std::getenv("CPPROF_HTTP");
   if (http == nullptr || *http == '\0' || launched_process_is_elsewhere()) return;
   std::string error;

@@ -15,6 +15,7 @@
 #include "capture/thread_table.h"
 #include "cpprof/alloc_stats.h"
 #include "http/server.h"
+#include "sources/cpu/unwind_tables.h"
 #include "sources/threads/internal_thread.h"
 
 namespace cpprof {
@@ -69,6 +70,9 @@ Server::Server(Options options) {
   // What starting a server allocates on the host's thread is cpprof's.
   capture::InternalAllocScope own;
   impl_ = std::make_unique<Impl>();
+  // Heap samples walk their stacks with the published unwind rows: publish
+  // them now, not only when a CPU profile first runs.
+  sources::refresh_process_unwind_tables();
   api::HostPort where;
   if (!api::parse_host_port(options.address, &where, &impl_->error)) {
     api::log_line(options.log, "not serving: " + impl_->error);

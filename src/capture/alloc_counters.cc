@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include "capture/heap_sampler.h"
 #include "capture/unwind.h"
 
 namespace cpprof::capture {
@@ -40,7 +41,11 @@ AllocCounterBlock* claim_block() {
         block.in_use.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
       block.trap_at = ~uint64_t{0};
       block.trap = nullptr;
+      block.sampling = false;
+      block.stack_known = false;
+      block.stack_lo = block.stack_hi = 0;
       block.internal.store(t_internal, std::memory_order_relaxed);
+      init_heap_sampling(&block, i);
       size_t high = g_high_water.load(std::memory_order_relaxed);
       while (high < i + 1 &&
              !g_high_water.compare_exchange_weak(high, i + 1, std::memory_order_release)) {
@@ -144,6 +149,7 @@ void mark_thread_allocs_internal() {
   AllocCounterBlock* block = t_alloc_block;
   if (reinterpret_cast<uintptr_t>(block) > kExitedBlock) {
     block->internal.store(true, std::memory_order_relaxed);
+    block->sample_left = INT64_MAX;  // cpprof never samples its own work
   }
 }
 

@@ -28,13 +28,21 @@ namespace cpprof::capture {
 // One thread's counters. Fields marked "owner" are touched by the owning
 // thread only.
 struct alignas(64) AllocCounterBlock {
+  // First cache line: what every allocation touches.
   std::atomic<uint64_t> allocs{0};
   std::atomic<uint64_t> frees{0};
   std::atomic<uint64_t> bytes{0};
-  uint64_t trap_at = ~uint64_t{0};   // owner: allocs count that springs the trap
-  struct AllocTrap* trap = nullptr;  // owner: where the trap records
+  uint64_t trap_at = ~uint64_t{0};  // owner: allocs count that springs the trap
+  int64_t sample_left = INT64_MAX;  // owner: bytes until the next heap sample (heap_sampler.h)
   std::atomic<bool> in_use{false};
   std::atomic<bool> internal{false};  // one of cpprof's own threads
+  bool sampling = false;              // owner: inside the sampling path (no nested samples)
+  bool stack_known = false;           // owner: stack_lo/hi looked up
+  // Rarely touched, owner only.
+  struct AllocTrap* trap = nullptr;  // where the trap records
+  uint64_t rng = 0;                  // the sampler's random state
+  uintptr_t stack_lo = 0;            // the thread's stack, for the sampler's walks
+  uintptr_t stack_hi = 0;
 };
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 

@@ -22,15 +22,6 @@
 
 namespace cpprof::capture {
 
-// For operator new and delete: the bodies of malloc, posix_memalign-style
-// aligned allocation (nullptr on failure) and free, counted, without the
-// extra call through the PLT. When the process's malloc is not cpprof's
-// (the program defines its own), they call the process's malloc instead,
-// so that new and malloc keep going to the same place.
-void* counted_malloc(size_t size);
-void* counted_aligned_alloc(size_t alignment, size_t size);
-void counted_free(void* ptr);
-
 // Whether `pc` lies in the code of an allocation hook: cpprof's frames at
 // the top of an allocation's stack, which reports leave out.
 bool in_alloc_hooks(uintptr_t pc);

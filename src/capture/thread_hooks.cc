@@ -74,7 +74,11 @@ class ExitGuard {
   record->busy.store(false, std::memory_order_release);
   if (internal) mark_thread_allocs_internal();  // before it allocates
 
-  ThreadSlot* slot = register_current_thread(internal);
+  ThreadSlot* slot = nullptr;
+  {
+    InternalAllocScope own;  // what registering allocates is cpprof's
+    slot = register_current_thread(internal);
+  }
   if (slot != nullptr) slot->hooked.store(true, std::memory_order_release);
   if (!internal) {
     // Hosts often start workers with every signal blocked (liblzma does,

@@ -14,6 +14,7 @@
 
 #if CPPROF_ALLOC_TEST_LINKED
 #include "cpprof/alloc_stats.h"
+#include "cpprof/heap_profile.h"
 #endif
 
 namespace cpprof::alloc_test {
@@ -59,6 +60,11 @@ Counts ProcessCounts() {
   return {s.allocs, s.frees, s.bytes};
 }
 bool CountingAvailable() { return cpprof::alloc_counting_available(); }
+int64_t HeapRate() { return cpprof::heap_profile_rate(); }
+bool SetHeapRate(int64_t rate) {
+  cpprof::set_heap_profile_rate(rate);
+  return true;
+}
 
 #else  // found at run time in a preloaded libcpprof.so
 
@@ -68,11 +74,15 @@ Counts ToCounts(const RawAllocStats& s) { return {s.allocs, s.frees, s.bytes}; }
 
 using StatsFn = RawAllocStats (*)();
 using AvailableFn = bool (*)();
+using RateFn = int64_t (*)();
+using SetRateFn = void (*)(int64_t);
 
 struct PreloadedApi {
   StatsFn thread_stats = nullptr;
   StatsFn process_stats = nullptr;
   AvailableFn available = nullptr;
+  RateFn rate = nullptr;
+  SetRateFn set_rate = nullptr;
 };
 
 const PreloadedApi& Api() {
@@ -85,6 +95,10 @@ const PreloadedApi& Api() {
     a.process_stats = reinterpret_cast<StatsFn>(dlsym(RTLD_DEFAULT, "_ZN6cpprof11alloc_statsEv"));
     a.available = reinterpret_cast<AvailableFn>(
         dlsym(RTLD_DEFAULT, "_ZN6cpprof24alloc_counting_availableEv"));
+    // cpprof::heap_profile_rate(), cpprof::set_heap_profile_rate(int64_t).
+    a.rate = reinterpret_cast<RateFn>(dlsym(RTLD_DEFAULT, "_ZN6cpprof17heap_profile_rateEv"));
+    a.set_rate =
+        reinterpret_cast<SetRateFn>(dlsym(RTLD_DEFAULT, "_ZN6cpprof21set_heap_profile_rateEl"));
     return a;
   }();
   return api;
@@ -99,6 +113,12 @@ bool CountersReachable() {
 Counts ThreadCounts() { return CountersReachable() ? ToCounts(Api().thread_stats()) : Counts{}; }
 Counts ProcessCounts() { return CountersReachable() ? ToCounts(Api().process_stats()) : Counts{}; }
 bool CountingAvailable() { return CountersReachable() && Api().available(); }
+int64_t HeapRate() { return Api().rate != nullptr ? Api().rate() : 0; }
+bool SetHeapRate(int64_t rate) {
+  if (Api().set_rate == nullptr) return false;
+  Api().set_rate(rate);
+  return true;
+}
 
 #endif
 
@@ -110,6 +130,37 @@ bool CountsChecked() {
   }
   return false;
 }
+
+bool EveryAllocationSampled() { return !kSanitized && HeapRate() == 1; }
+
+namespace {
+
+// Puts CPPROF_HEAP_RATE in effect on the main thread before the first test.
+// A new rate takes effect at each thread's next sample (heap_profile.h),
+// and the main thread drew its distance to that at the default rate (a
+// preloaded libcpprof.so too: libstdc++'s start-up allocates before
+// libcpprof reads the variable), so up to megabytes would go by under the
+// old rate. One allocation past any distance the default rate draws
+// (exponential, mean 512 KiB) makes that sample now.
+class HeapRateFromEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    const char* text = std::getenv("CPPROF_HEAP_RATE");
+    if (text == nullptr || *text == '\0') return;
+#if CPPROF_ALLOC_TEST_LINKED
+    ASSERT_TRUE(SetHeapRate(std::strtoll(text, nullptr, 10)));
+#endif
+    if (kSanitized) return;  // ASan's hooks count; nothing is sampled
+    void* p = malloc(Opaque(size_t{64} << 20));
+    Escape(p);
+    free(p);
+  }
+};
+
+[[maybe_unused]] ::testing::Environment* const g_heap_rate_from_environment =
+    ::testing::AddGlobalTestEnvironment(new HeapRateFromEnvironment);
+
+}  // namespace
 
 size_t PageSize() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
 

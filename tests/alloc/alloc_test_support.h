@@ -13,6 +13,12 @@
 //     LD_PRELOAD, alone or ahead of jemalloc or tcmalloc: the counters are
 //     found with dlsym, and the forwarding tests check that the memory
 //     really comes from the allocator named in LD_PRELOAD.
+// Each of those runs twice (outside the sanitizer build): with heap
+// sampling off (CPPROF_HEAP_RATE=0) and with every allocation sampled
+// (CPPROF_HEAP_RATE=1), when cpprof serves each object from its own region
+// instead of passing it to the allocator below (cpprof/heap_profile.h).
+// Every contract and count must hold in both; the tests of the allocator
+// below skip in the second, and sampling_test.cc checks the region.
 // Run without cpprof at all, the binary still checks every contract (of the
 // bare allocator) and skips only the count assertions.
 //
@@ -170,5 +176,27 @@ int64_t GlibcInUse();
 // The expected allocator's count of bytes in use (for jemalloc: this
 // thread's allocated minus deallocated), from its own statistics.
 int64_t AllocatorInUse();
+
+// ---------------------------------------------------------------------------
+// Heap sampling. The linked build applies CPPROF_HEAP_RATE itself before
+// the first test (a gtest environment in alloc_test_support.cc); a
+// preloaded libcpprof.so reads it at load.
+
+// The rate in effect (0 where cpprof is absent), and setting it (false
+// where cpprof is absent).
+int64_t HeapRate();
+bool SetHeapRate(int64_t rate);
+
+// Whether cpprof serves every allocation from its sampled region: rate 1,
+// outside the sanitizer build (whose hooks only count).
+bool EveryAllocationSampled();
+
+#define SKIP_WHERE_EVERY_ALLOCATION_IS_SAMPLED(what)                                 \
+  do {                                                                               \
+    if (EveryAllocationSampled()) {                                                  \
+      GTEST_SKIP() << "every allocation is sampled (CPPROF_HEAP_RATE=1) and served " \
+                      "from cpprof's region, not by the allocator below: " what;     \
+    }                                                                                \
+  } while (false)
 
 }  // namespace cpprof::alloc_test

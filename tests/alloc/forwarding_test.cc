@@ -85,6 +85,7 @@ const AllocFn kAllocFns[] = {
 
 TEST(Forwarding, EveryFunctionTakesItsMemoryFromTheAllocatorBelowAndGivesItBack) {
   if (kSanitized) GTEST_SKIP() << "ASan's allocator serves every call";
+  SKIP_WHERE_EVERY_ALLOCATION_IS_SAMPLED("sampling_test.cc checks that instead");
   const Allocator allocator = ExpectedAllocator();
   ASSERT_GE(AllocatorInUse(), 0);
   constexpr size_t n = 2 * kMiB;
@@ -116,6 +117,7 @@ TEST(Forwarding, EveryFunctionTakesItsMemoryFromTheAllocatorBelowAndGivesItBack)
 
 TEST(Forwarding, MallocUsableSizeIsTheAnswerOfTheAllocatorBelow) {
   if (kSanitized) GTEST_SKIP() << "ASan's allocator serves every call";
+  SKIP_WHERE_EVERY_ALLOCATION_IS_SAMPLED("the usable size is that of cpprof's slot");
   for (size_t n : {size_t{1}, size_t{100}, size_t{1000}, size_t{70000}, kMiB + 1}) {
     SCOPED_TRACE(n);
     void* p = malloc(Opaque(n));

@@ -40,6 +40,8 @@ size_t VirtualMemorySize() {
 
 TEST(NewHandler, ThatFreesAReserveLetsTheRetrySucceed) {
   SKIP_WHERE_ASAN_ABORTS("a failed operator new");
+  SKIP_WHERE_EVERY_ALLOCATION_IS_SAMPLED(
+      "the request fits in the region cpprof reserved before the address-space limit");
   // An address-space limit makes the request fail while the reserve is held
   // and fit once the handler has freed it.
   constexpr size_t kReserve = 256 * kMiB;

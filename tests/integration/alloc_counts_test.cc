@@ -96,6 +96,25 @@ TEST(ProgramWithItsOwnMalloc, KeepsItsAllocatorAndIsToldNothingIsCounted) {
   EXPECT_NE(text.find("allocations are not counted"), std::string::npos) << text;
 }
 
+// A program whose malloc wraps the next one (dlsym(RTLD_NEXT)): under the
+// preload that is cpprof's, which must forward down, not back up to the
+// program's malloc (that would never return), and then counts everything.
+TEST(ProgramWithAMallocWrapper, StartsAndIsCountedThroughIt) {
+#ifdef CPPROF_SANITIZE
+  GTEST_SKIP() << "preloading needs the release build (DESIGN.md)";
+#endif
+  std::string error;
+  Target target = start_program(Launch::kPreload, "own_malloc_next", {}, &error);
+  ASSERT_NE(target.port, 0) << error;
+  EXPECT_EQ(target.process->read_line(std::chrono::seconds(10)).value_or("(nothing)"),
+            "new reached the program's malloc: yes");
+  HttpResponse response = http_get(target.port, "/debug/pprof/");
+  ASSERT_EQ(response.status, 200) << response.error;
+  uint64_t allocs = 0;
+  EXPECT_TRUE(row(response.body, "allocations", &allocs)) << response.body;
+  EXPECT_GT(allocs, 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Launches, AllocCounts,
                          ::testing::Values(Launch::kLinked, Launch::kPreload, Launch::kCpprofRun),
                          [](const auto& param_info) {

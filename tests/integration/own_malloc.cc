@@ -3,6 +3,9 @@
 // allocator forwards to glibc and counts the calls it serves; `new` must
 // reach it too (cpprof's operator new follows the process's malloc).
 //
+// Built twice: forwarding to glibc's __libc_* functions, and (own_malloc_next)
+// to the next malloc in the loader's order, as a wrapper would.
+//
 // Prints "ready" (under CPPROF_HTTP it serves by then), then "new reached
 // the program's malloc: yes|no"; exits when stdin closes.
 #include <unistd.h>
@@ -11,10 +14,36 @@
 #include <cstddef>
 #include <cstdio>
 
+#ifdef OWN_MALLOC_VIA_NEXT
+// A wrapper, as leak checkers and accounting shims are: the next malloc in
+// the loader's order (cpprof's, when it is preloaded) does the work.
+#include <dlfcn.h>
+template <class Fn>
+Fn next_function(const char* name) {
+  return reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+}
+void* __libc_malloc(size_t size) {
+  static auto* next = next_function<void* (*)(size_t)>("malloc");
+  return next(size);
+}
+void __libc_free(void* ptr) {
+  static auto* next = next_function<void (*)(void*)>("free");
+  next(ptr);
+}
+void* __libc_calloc(size_t count, size_t size) {
+  static auto* next = next_function<void* (*)(size_t, size_t)>("calloc");
+  return next(count, size);
+}
+void* __libc_realloc(void* ptr, size_t size) {
+  static auto* next = next_function<void* (*)(void*, size_t)>("realloc");
+  return next(ptr, size);
+}
+#else
 extern "C" void* __libc_malloc(size_t);
 extern "C" void __libc_free(void*);
 extern "C" void* __libc_calloc(size_t, size_t);
 extern "C" void* __libc_realloc(void*, size_t);
+#endif
 
 namespace {
 std::atomic<long> g_served{0};

@@ -36,16 +36,28 @@ declare -A allowed_in=(
   # from a static arena; glibc's __libc_* entry points are the fallback.
   # sysconf(_SC_PAGESIZE) reads a value the loader set. __start_/__stop_:
   # the bounds of the hooks' own section.
-  [malloc_hooks.cc.o]="dlsym dladdr sysconf __libc_malloc __libc_free __libc_calloc
+  # It takes the addresses of malloc and free (to learn where a call from
+  # this object lands), never calls them.
+  [malloc_resolve.cc.o]="malloc free dlsym dladdr __libc_malloc __libc_free __libc_calloc
     __libc_realloc __libc_memalign __start_cpprof_alloc_hooks __stop_cpprof_alloc_hooks"
+  [malloc_hooks.cc.o]="sysconf"
   # Registered once at load, from a constructor: the fork child's reset.
   [alloc_counters.cc.o]="pthread_atfork"
+  # The sampler's distance is -log(uniform) * rate (pure arithmetic in
+  # libm); the main thread's stack top is a variable the loader sets;
+  # getpid is a plain system call.
+  [heap_sampler.cc.o]="log ceil getpid __libc_stack_end"
+  # Freed page runs of sampled objects go back to the kernel.
+  # getrlimit: the address-space limit the reservation must respect.
+  [sampled_region.cc.o]="madvise getrlimit"
   [sanitizer_alloc_hooks.cc.o]="__sanitizer_install_malloc_and_free_hooks
     __start_cpprof_alloc_hooks __stop_cpprof_alloc_hooks"
   # operator new keeps C++'s contract: the new-handler, and std::bad_alloc
   # thrown (the nothrow forms catch it). new is never called in a signal
   # handler, and nothing in src/capture/ calls it.
-  [new_hooks.cc.o]="_ZSt15get_new_handlerv _ZNSt9bad_allocD1Ev _ZTISt9bad_alloc
+  # When the program defines malloc itself, new and delete call its malloc,
+  # posix_memalign and free.
+  [new_hooks.cc.o]="malloc posix_memalign free _ZSt15get_new_handlerv _ZNSt9bad_allocD1Ev _ZTISt9bad_alloc
     _ZTVSt9bad_alloc __cxa_allocate_exception __cxa_throw __cxa_begin_catch __cxa_end_catch
     _ZSt9terminatev _Unwind_Resume __gxx_personality_v0"
 )

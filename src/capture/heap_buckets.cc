@@ -1,0 +1,177 @@
+#include "capture/heap_buckets.h"
+
+#include <sys/mman.h>
+
+namespace cpprof::capture {
+namespace {
+
+constexpr size_t kCapacity = size_t{1} << 16;  // slots; at most 3/4 used
+constexpr size_t kMaxUsed = kCapacity / 4 * 3;
+constexpr size_t kPoolFrames = size_t{1} << 22;  // 32 MiB of frames, mapped untouched
+constexpr uint32_t kOverflow = 0;                // slot 0: the bucket without a stack
+
+struct Bucket {
+  std::atomic<uint64_t> hash{0};  // 0: empty; stored last, once the rest is filled in
+  uint32_t frames_at = 0;         // index into the pool
+  uint32_t depth = 0;
+  uint64_t size = 0;  // bytes each allocation of the bucket asked for
+  std::atomic<uint64_t> alloc_objects{0};
+  std::atomic<uint64_t> alloc_bytes{0};
+  std::atomic<uint64_t> free_objects{0};
+  std::atomic<uint64_t> free_bytes{0};
+};
+
+std::atomic<Bucket*> g_table{nullptr};
+std::atomic<uint64_t*> g_pool{nullptr};
+size_t g_pool_used = 0;  // under g_lock
+std::atomic<size_t> g_used{1};
+std::atomic<uint64_t> g_overflows{0};
+std::atomic<bool> g_lock{false};
+std::atomic<bool> g_map_failed{false};
+
+class SpinLock {
+ public:
+  SpinLock() {
+    while (g_lock.exchange(true, std::memory_order_acquire)) {
+    }
+  }
+  ~SpinLock() { g_lock.store(false, std::memory_order_release); }
+};
+
+void* map(size_t bytes) {
+  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return memory == MAP_FAILED ? nullptr : memory;
+}
+
+// The table, mapped on first use; nullptr if mapping failed.
+Bucket* table() {
+  Bucket* table = g_table.load(std::memory_order_acquire);
+  if (table != nullptr || g_map_failed.load(std::memory_order_relaxed)) return table;
+  SpinLock lock;
+  table = g_table.load(std::memory_order_relaxed);
+  if (table != nullptr) return table;
+  auto* memory = static_cast<Bucket*>(map(kCapacity * sizeof(Bucket)));
+  auto* pool = static_cast<uint64_t*>(map(kPoolFrames * sizeof(uint64_t)));
+  if (memory == nullptr || pool == nullptr) {
+    if (memory != nullptr) munmap(memory, kCapacity * sizeof(Bucket));
+    if (pool != nullptr) munmap(pool, kPoolFrames * sizeof(uint64_t));
+    g_map_failed.store(true, std::memory_order_relaxed);
+    return nullptr;
+  }
+  // Zero-filled memory is a table of empty buckets (std::atomic<uint64_t>
+  // is a plain word on this platform).
+  g_pool.store(pool, std::memory_order_relaxed);
+  g_table.store(memory, std::memory_order_release);
+  return memory;
+}
+
+uint64_t hash_frames(const uint64_t* frames, size_t depth, uint64_t size) {
+  uint64_t h = (0x9e3779b97f4a7c15ull ^ depth) + size * 0xc2b2ae3d27d4eb4full;
+  for (size_t i = 0; i < depth; ++i) {
+    h ^= frames[i];
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+  }
+  return h | 1;  // never 0, the empty mark
+}
+
+bool same_stack(const Bucket& bucket, const uint64_t* pool, const uint64_t* frames, size_t depth,
+                uint64_t size) {
+  if (bucket.depth != depth || bucket.size != size) return false;
+  const uint64_t* stored = pool + bucket.frames_at;
+  for (size_t i = 0; i < depth; ++i) {
+    if (stored[i] != frames[i]) return false;
+  }
+  return true;
+}
+
+// The slot holding (hash, frames), or the first empty slot on its probe
+// sequence (kCapacity if the probe ran through the whole table).
+size_t probe(Bucket* buckets, const uint64_t* pool, uint64_t hash, const uint64_t* frames,
+             size_t depth, uint64_t size) {
+  for (size_t n = 0; n < kCapacity; ++n) {
+    size_t slot = (hash + n) & (kCapacity - 1);
+    if (slot == kOverflow) continue;
+    uint64_t stored = buckets[slot].hash.load(std::memory_order_acquire);
+    if (stored == 0) return slot;
+    if (stored == hash && same_stack(buckets[slot], pool, frames, depth, size)) return slot;
+  }
+  return kCapacity;
+}
+
+}  // namespace
+
+uint32_t heap_bucket_for(const uint64_t* frames, size_t depth, uint64_t size) {
+  Bucket* buckets = table();
+  if (buckets == nullptr) {
+    g_overflows.fetch_add(1, std::memory_order_relaxed);
+    return kOverflow;
+  }
+  uint64_t* pool = g_pool.load(std::memory_order_relaxed);
+  const uint64_t hash = hash_frames(frames, depth, size);
+  size_t slot = probe(buckets, pool, hash, frames, depth, size);
+  if (slot < kCapacity && buckets[slot].hash.load(std::memory_order_acquire) == hash) {
+    return static_cast<uint32_t>(slot);
+  }
+  SpinLock lock;
+  slot = probe(buckets, pool, hash, frames, depth, size);  // another thread may have added it
+  if (slot < kCapacity && buckets[slot].hash.load(std::memory_order_relaxed) == hash) {
+    return static_cast<uint32_t>(slot);
+  }
+  if (slot == kCapacity || g_used.load(std::memory_order_relaxed) >= kMaxUsed ||
+      g_pool_used + depth > kPoolFrames) {
+    g_overflows.fetch_add(1, std::memory_order_relaxed);
+    return kOverflow;
+  }
+  Bucket& bucket = buckets[slot];
+  for (size_t i = 0; i < depth; ++i) pool[g_pool_used + i] = frames[i];
+  bucket.frames_at = static_cast<uint32_t>(g_pool_used);
+  bucket.depth = static_cast<uint32_t>(depth);
+  bucket.size = size;
+  g_pool_used += depth;
+  g_used.fetch_add(1, std::memory_order_relaxed);
+  bucket.hash.store(hash, std::memory_order_release);
+  return static_cast<uint32_t>(slot);
+}
+
+void heap_bucket_alloc(uint32_t bucket, uint64_t bytes) {
+  Bucket* buckets = g_table.load(std::memory_order_acquire);
+  if (buckets == nullptr) return;
+  buckets[bucket].alloc_objects.fetch_add(1, std::memory_order_relaxed);
+  buckets[bucket].alloc_bytes.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void heap_bucket_free(uint32_t bucket, uint64_t bytes) {
+  Bucket* buckets = g_table.load(std::memory_order_acquire);
+  if (buckets == nullptr) return;
+  buckets[bucket].free_objects.fetch_add(1, std::memory_order_relaxed);
+  buckets[bucket].free_bytes.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void for_each_heap_bucket(void (*visit)(const uint64_t* frames, size_t depth,
+                                        const HeapBucketCounts& counts, void* context),
+                          void* context) {
+  Bucket* buckets = g_table.load(std::memory_order_acquire);
+  if (buckets == nullptr) return;
+  const uint64_t* pool = g_pool.load(std::memory_order_relaxed);
+  for (size_t slot = 0; slot < kCapacity; ++slot) {
+    const Bucket& bucket = buckets[slot];
+    if (slot != kOverflow && bucket.hash.load(std::memory_order_acquire) == 0) continue;
+    HeapBucketCounts counts;
+    // Frees after allocations: a free counted between the two loads must
+    // not make in-use negative.
+    counts.free_objects = bucket.free_objects.load(std::memory_order_relaxed);
+    counts.free_bytes = bucket.free_bytes.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    counts.alloc_objects = bucket.alloc_objects.load(std::memory_order_relaxed);
+    counts.alloc_bytes = bucket.alloc_bytes.load(std::memory_order_relaxed);
+    if (counts.alloc_objects == 0) continue;
+    visit(pool + bucket.frames_at, bucket.depth, counts, context);
+  }
+}
+
+size_t heap_bucket_count() { return g_used.load(std::memory_order_relaxed) - 1; }
+uint64_t heap_bucket_overflows() { return g_overflows.load(std::memory_order_relaxed); }
+
+}  // namespace cpprof::capture

@@ -1,0 +1,54 @@
+// SampledRegion: where sampled allocations live, so that free() can tell a
+// sampled pointer from any other with one range compare (no hash lookup,
+// no lock on the common path).
+//
+// One large range of address space is reserved on the first sample (mapped
+// without reserving swap; pages are used as objects need them). Each
+// sampled object is preceded by a 16-byte header naming its heap bucket,
+// the size the program asked for, and where its slot starts. Slots come in
+// size classes: up to 2 KiB, cut from 64 KiB spans and reused through a
+// free list per class; larger ones are page runs whose memory is given back
+// to the kernel (madvise) when freed and whose address range is reused by
+// the next object of the same class.
+//
+// Allocation-free and free of pthread locks: a spin lock per class, held
+// for a few instructions. Async-signal-safe as far as the hooks need.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace cpprof::capture {
+
+// The region's bounds; both 0 before the first sample. `lo` is stored
+// before `size`, so that a reader never pairs a size with a stale lo of 0.
+struct RegionBounds {
+  std::atomic<uintptr_t> lo{0};
+  std::atomic<uintptr_t> size{0};
+};
+extern RegionBounds g_sampled_region;
+
+// Whether `ptr` is a sampled object (one compare).
+inline bool in_sampled_region(const void* ptr) {
+  const uintptr_t size = g_sampled_region.size.load(std::memory_order_acquire);
+  return reinterpret_cast<uintptr_t>(ptr) - g_sampled_region.lo.load(std::memory_order_relaxed) <
+         size;
+}
+
+// A sampled object of `size` bytes aligned to `alignment` (a power of two,
+// at most 4096), recorded against `bucket`; nullptr if the region is full
+// or cannot be reserved (the caller then allocates normally, unsampled).
+void* sampled_alloc(size_t size, size_t alignment, uint32_t bucket);
+
+// Frees a sampled object; returns its bucket and requested size.
+void sampled_free(void* ptr, uint32_t* bucket, uint64_t* requested);
+
+// The bytes usable at `ptr` (a sampled object): its slot after the header.
+size_t sampled_usable_size(const void* ptr);
+
+// Bytes of address space handed out to slots so far, and the region's
+// reservation (for cpprof's own costs on the index page).
+uint64_t sampled_region_bytes_in_use();
+
+}  // namespace cpprof::capture
