@@ -2,8 +2,10 @@
 #include <memory>
 #include <utility>
 
+#include "api/heap_entries.h"
 #include "api/log.h"
 #include "api/runtime.h"
+#include "sources/heap/heap_count.h"
 
 namespace cpprof::api {
 namespace {
@@ -50,6 +52,8 @@ http::ProfileEntry cpu_entry(Runtime& rt) {
 std::shared_ptr<const http::Registry> make_registry(Runtime& rt) {
   auto registry = std::make_shared<http::Registry>();
   registry->add(cpu_entry(rt));
+  add_heap_entries(*registry, rt.symbolizer, sources::take_heap_snapshot,
+                   sources::heap_stack_count);
   return registry;
 }
 

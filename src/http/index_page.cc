@@ -15,7 +15,7 @@ struct Row {
 };
 
 bool offers_text(const ProfileEntry& entry, int level) {
-  return entry.write_text &&
+  return writes_text(entry) &&
          std::find(entry.text_debug_levels.begin(), entry.text_debug_levels.end(), level) !=
              entry.text_debug_levels.end();
 }

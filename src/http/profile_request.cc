@@ -56,6 +56,15 @@ Response encode(const ProfileEntry& entry, const profile::Profile& profile, int 
   return text_response(entry.write_text(profile, debug));
 }
 
+// For entries that write text from a collection: opens one and answers
+// its text (or the entry's refusal).
+Response snapshot_text(const ProfileEntry& entry, int debug) {
+  Refusal refusal;
+  std::unique_ptr<Collection> collection = entry.open ? entry.open(&refusal) : nullptr;
+  if (!collection) return refusal_response(refusal, entry.name);
+  return text_response(entry.write_collection_text(*collection, debug));
+}
+
 // Hands `response` from the worker to the io thread, which sends it.
 void respond_from_worker(ServerState& state, std::shared_ptr<Session> session, Response response) {
   // The last reference to the session must drop on the io thread: move it.
@@ -125,6 +134,9 @@ class WindowRequest : public std::enable_shared_from_this<WindowRequest> {
   void finish_window() {
     state_.on_worker([self = shared_from_this(), collection = std::move(collection_)]() mutable {
       std::optional<Response> response = guarded([&]() -> std::optional<Response> {
+        if (self->debug_ != 0 && self->entry_.write_collection_text) {
+          return text_response(self->entry_.write_collection_text(*collection, self->debug_));
+        }
         profile::Profile profile = collection->finish();
         collection.reset();  // on the worker, before the (possibly long) encoding
         return encode(self->entry_, profile, self->debug_, self->entry_.name);
@@ -179,6 +191,7 @@ void serve_snapshot(ServerState& state, const std::shared_ptr<Session>& session,
                     const ProfileEntry& entry, int debug) {
   state.on_worker([&state, session, &entry, debug]() mutable {
     std::optional<Response> response = guarded([&]() -> std::optional<Response> {
+      if (debug != 0 && entry.write_collection_text) return snapshot_text(entry, debug);
       profile::Profile profile;
       if (std::optional<Response> error = take_snapshot(entry, &profile)) return error;
       return encode(entry, profile, debug, entry.name);
@@ -193,7 +206,7 @@ void serve_profile(ServerState& state, const std::shared_ptr<Session>& session,
                    const ProfileEntry& entry, const std::vector<QueryParam>& params) {
   // Without a text writer no debug level but 0 is offered, whatever the entry lists.
   std::span<const int> levels;
-  if (entry.write_text) levels = entry.text_debug_levels;
+  if (writes_text(entry)) levels = entry.text_debug_levels;
   ProfileParams checked;
   std::string error;
   if (!check_profile_params(params, state.config.max_seconds, levels, &checked, &error)) {

@@ -7,10 +7,10 @@
 //
 // Which server thread calls what (see server.h): count() and, for windowed
 // entries, open() run on the io thread and must return quickly; finish(),
-// delta() and write_text() run on the worker thread, as do open() for
-// snapshots and deltas. A Collection is destroyed on one of the two server
-// threads (or, after stop(), on the thread that called stop()), never while
-// finish() runs.
+// delta(), write_text() and write_collection_text() run on the worker
+// thread, as do open() for snapshots and deltas. A Collection is destroyed
+// on one of the two server threads (or, after stop(), on the thread that
+// called stop()), never while finish() runs.
 #pragma once
 
 #include <cstdint>
@@ -60,7 +60,19 @@ struct ProfileEntry {
   // text_debug_levels). Unset: text forms are not offered, whatever
   // text_debug_levels says.
   std::function<std::string(const profile::Profile& profile, int debug)> write_text;
+  // Instead of write_text, for entries whose text needs more than a
+  // finished profile holds (the heap profile's text prints raw sample
+  // counts; its Profile holds them unbiased): the text for debug=N of a
+  // collection (a snapshot's just opened, a window's once its time is up),
+  // which is then dropped without finish(). Text forms are offered when
+  // either is set; this one wins.
+  std::function<std::string(Collection& collection, int debug)> write_collection_text;
 };
+
+// Whether `entry` has a text form for the debug levels it lists.
+inline bool writes_text(const ProfileEntry& entry) {
+  return entry.write_text || entry.write_collection_text;
+}
 
 class Registry {
  public:
