@@ -62,6 +62,8 @@
 //                     no CPU
 //   --linger-ms N     after printing the result line, sleep N ms before
 //                     exiting (lets a driver read the profiler's counters)
+#include "workload_common.h"
+
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -85,32 +87,11 @@
 
 namespace {
 
-int64_t timespec_ns(const timespec& ts) { return ts.tv_sec * 1000000000LL + ts.tv_nsec; }
-int64_t timeval_ns(const timeval& tv) { return tv.tv_sec * 1000000000LL + tv.tv_usec * 1000LL; }
-
-int64_t clock_ns(clockid_t clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return timespec_ns(ts);
-}
-
-struct Usage {
-  int64_t user_ns;
-  int64_t sys_ns;
-};
-
-Usage process_usage() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return {timeval_ns(ru.ru_utime), timeval_ns(ru.ru_stime)};
-}
-
-uint64_t next_random(uint64_t* state) {
-  *state ^= *state << 13;
-  *state ^= *state >> 7;
-  *state ^= *state << 17;
-  return *state;
-}
+using bench::clock_ns;
+using bench::next_random;
+using bench::parse_number;
+using bench::process_usage;
+using bench::Usage;
 
 constexpr int kSlots = 4096;    // live blocks per thread
 constexpr int kStrings = 1024;  // live strings per thread
@@ -435,30 +416,6 @@ void release(Worker* w, Slot* s) {
   std::exit(2);
 }
 
-long parse_number(const char* text, long lo, long hi, const char* what) {
-  char* end = nullptr;
-  long value = std::strtol(text, &end, 10);
-  if (end == text || *end != '\0' || value < lo || value > hi) {
-    usage_error((std::string("bad value for ") + what + ": " + text).c_str());
-  }
-  return value;
-}
-
-// Blocks (using no CPU) until a driver writes to the FIFO.
-void wait_for_start(const char* path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    std::perror("alloc_workload: open start fifo");
-    std::exit(2);
-  }
-  char byte = 0;
-  ssize_t got;
-  do {
-    got = read(fd, &byte, 1);
-  } while (got < 0 && errno == EINTR);
-  close(fd);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -473,13 +430,13 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--threads") {
-      threads = static_cast<int>(parse_number(value(), 1, 256, "--threads"));
+      threads = static_cast<int>(parse_number(value(), 1, 256, "--threads", usage_error));
     } else if (arg == "--iterations") {
-      iterations = parse_number(value(), 1, 1000000000L, "--iterations");
+      iterations = parse_number(value(), 1, 1000000000L, "--iterations", usage_error);
     } else if (arg == "--start-fifo") {
       start_fifo = value();
     } else if (arg == "--linger-ms") {
-      linger_ms = parse_number(value(), 0, 3600000, "--linger-ms");
+      linger_ms = parse_number(value(), 0, 3600000, "--linger-ms", usage_error);
     } else {
       usage_error(("unknown argument " + arg).c_str());
     }
@@ -495,7 +452,7 @@ int main(int argc, char** argv) {
     workers_state.push_back(std::move(w));
   }
 
-  if (start_fifo != nullptr) wait_for_start(start_fifo);
+  if (start_fifo != nullptr) bench::wait_for_start("alloc_workload", start_fifo);
 
   Usage before = process_usage();
   int64_t wall_start = clock_ns(CLOCK_MONOTONIC);

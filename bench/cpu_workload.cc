@@ -38,6 +38,8 @@
 //                     request) while the program uses no CPU
 //   --linger-ms N     after printing the result line, sleep N ms before
 //                     exiting (lets a driver read the profiler's counters)
+#include "workload_common.h"
+
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -55,30 +57,16 @@
 
 namespace {
 
-int64_t timespec_ns(const timespec& ts) { return ts.tv_sec * 1000000000LL + ts.tv_nsec; }
-int64_t timeval_ns(const timeval& tv) { return tv.tv_sec * 1000000000LL + tv.tv_usec * 1000LL; }
+using bench::clock_ns;
+using bench::next_random;
+using bench::parse_number;
+using bench::process_usage;
+using bench::Usage;
 
-int64_t clock_ns(clockid_t clock) {
-  timespec ts{};
-  clock_gettime(clock, &ts);
-  return timespec_ns(ts);
-}
-
-struct Usage {
-  int64_t user_ns;
-  int64_t sys_ns;
-};
-
-Usage process_usage() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return {timeval_ns(ru.ru_utime), timeval_ns(ru.ru_stime)};
-}
-
-constexpr int kWords = 256;       // arithmetic buffer, 2 KiB
-constexpr int kBlock = 4096;      // memcpy block
-constexpr int kStrings = 32;      // strings for strlen
-constexpr int kSortInts = 64;     // qsort array
+constexpr int kWords = 256;    // arithmetic buffer, 2 KiB
+constexpr int kBlock = 4096;   // memcpy block
+constexpr int kStrings = 32;   // strings for strlen
+constexpr int kSortInts = 64;  // qsort array
 
 // Per-thread state, allocated once before the work starts.
 struct Scratch {
@@ -90,13 +78,6 @@ struct Scratch {
   int sort_buf[kSortInts];
   uint64_t rng;
 };
-
-uint64_t next_random(uint64_t* state) {
-  *state ^= *state << 13;
-  *state ^= *state >> 7;
-  *state ^= *state << 17;
-  return *state;
-}
 
 void init_scratch(Scratch* s, uint64_t seed) {
   s->rng = seed | 1;
@@ -234,30 +215,6 @@ struct WorkerResult {
   std::exit(2);
 }
 
-long parse_number(const char* text, long lo, long hi, const char* what) {
-  char* end = nullptr;
-  long value = std::strtol(text, &end, 10);
-  if (end == text || *end != '\0' || value < lo || value > hi) {
-    usage_error((std::string("bad value for ") + what + ": " + text).c_str());
-  }
-  return value;
-}
-
-// Blocks (using no CPU) until a driver writes to the FIFO.
-void wait_for_start(const char* path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    std::perror("cpu_workload: open start fifo");
-    std::exit(2);
-  }
-  char byte = 0;
-  ssize_t got;
-  do {
-    got = read(fd, &byte, 1);
-  } while (got < 0 && errno == EINTR);
-  close(fd);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -273,21 +230,21 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--threads") {
-      threads = static_cast<int>(parse_number(value(), 1, 256, "--threads"));
+      threads = static_cast<int>(parse_number(value(), 1, 256, "--threads", usage_error));
     } else if (arg == "--iterations") {
-      iterations = parse_number(value(), 1, 1000000000L, "--iterations");
+      iterations = parse_number(value(), 1, 1000000000L, "--iterations", usage_error);
     } else if (arg == "--depth") {
-      depth = static_cast<int>(parse_number(value(), 1, 1000, "--depth"));
+      depth = static_cast<int>(parse_number(value(), 1, 1000, "--depth", usage_error));
     } else if (arg == "--start-fifo") {
       start_fifo = value();
     } else if (arg == "--linger-ms") {
-      linger_ms = parse_number(value(), 0, 3600000, "--linger-ms");
+      linger_ms = parse_number(value(), 0, 3600000, "--linger-ms", usage_error);
     } else {
       usage_error(("unknown argument " + arg).c_str());
     }
   }
 
-  if (start_fifo != nullptr) wait_for_start(start_fifo);
+  if (start_fifo != nullptr) bench::wait_for_start("cpu_workload", start_fifo);
 
   Usage before = process_usage();
   int64_t wall_start = clock_ns(CLOCK_MONOTONIC);
@@ -311,8 +268,8 @@ int main(int argc, char** argv) {
   std::printf("cpu_workload threads=%d iterations=%ld depth=%d work_cpu_ns=%" PRId64
               " process_cpu_ns=%" PRId64 " user_ns=%" PRId64 " sys_ns=%" PRId64
               " workers_cpu_ns=%" PRId64 " wall_ns=%" PRId64 " checksum=%016" PRIx64 "\n",
-              threads, iterations, depth, work_cpu_ns, after.user_ns + after.sys_ns,
-              after.user_ns, after.sys_ns, workers_cpu_ns, wall_ns, checksum);
+              threads, iterations, depth, work_cpu_ns, after.user_ns + after.sys_ns, after.user_ns,
+              after.sys_ns, workers_cpu_ns, wall_ns, checksum);
   std::fflush(stdout);
   if (linger_ms > 0) {
     timespec pause{linger_ms / 1000, (linger_ms % 1000) * 1000000L};
