@@ -31,6 +31,9 @@
 #   gperf-heap       tcmalloc with HEAPPROFILE=file (gperftools' heap
 #                    profiler: a stack for every allocation). Not in the
 #                    default set: ~500x slower here; run it with a small -i
+#   cpprof-rate1     cpprof with CPPROF_HEAP_RATE=1: every allocation sampled
+#                    (its stack walked and kept until freed), heaptrack's
+#                    job; not in the default set: run it with a small -i
 #   heaptrack        `heaptrack -o file prog` (glibc malloc, every allocation
 #                    traced to a separate heaptrack_interpret process). Not
 #                    in the default set: ~100x; run it with a small -i
@@ -113,6 +116,7 @@ config_setup() {
     none | none-aa) ;;
     cpprof) env_args=(LD_PRELOAD="$cpprof_lib") ;;
     cpprof-served) env_args=(LD_PRELOAD="$cpprof_lib" CPPROF_HTTP=127.0.0.1:0 CPPROF_LOG="$tmp/cpprof.log") ;;
+    cpprof-rate1) env_args=(LD_PRELOAD="$cpprof_lib" CPPROF_HEAP_RATE=1) ;;
     jemalloc) env_args=(LD_PRELOAD="$jemalloc_lib") ;;
     jemalloc-prof) env_args=(LD_PRELOAD="$jemalloc_lib" MALLOC_CONF=prof:true,lg_prof_sample:19) ;;
     tcmalloc) env_args=(LD_PRELOAD="$tcmalloc_lib" TCMALLOC_SAMPLE_PARAMETER=0) ;;
