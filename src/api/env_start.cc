@@ -10,6 +10,7 @@
 #include <string>
 
 #include "api/log.h"
+#include "capture/alloc_counters.h"
 #include "capture/heap_sampler.h"
 #include "cpprof/options.h"
 #include "cpprof/server.h"
@@ -60,7 +61,11 @@ void configure_heap_sampling() {
 }
 
 [[gnu::constructor]] void start_from_environment() {
+  // First, on the thread's own counters: a new rate redraws its distance.
   configure_heap_sampling();
+  // Reading the environment and starting the server allocate on the host's
+  // main thread: cpprof's work, not the program's (counts and heap samples).
+  capture::InternalAllocScope own;
   const char* http = std::getenv("CPPROF_HTTP");
   if (http == nullptr || *http == '\0' || launched_process_is_elsewhere()) return;
   std::string error;

@@ -10,6 +10,7 @@
 #include "capture/heap_buckets.h"
 #include "capture/sampled_region.h"
 #include "capture/signal_safe.h"
+#include "capture/thread_hooks.h"
 #include "capture/thread_table.h"
 #include "capture/unwind.h"
 
@@ -128,9 +129,15 @@ void* sample_allocation(size_t size, size_t alignment) {
   uint64_t frames[kMaxFrames];
   const size_t depth =
       walk_stack(state, block->stack_lo, block->stack_hi, frames, kMaxFrames).depth;
-  size_t first = 0;  // cpprof's hooks are not the program's
-  while (first < depth && in_alloc_hooks(frames[first])) ++first;
-  const uint32_t bucket = heap_bucket_for(frames + first, depth - first, size);
+  // cpprof's frames are not the program's: the hooks on top, and the
+  // pthread_create trampoline near the bottom of every thread.
+  size_t kept = 0;
+  for (size_t i = 0; i < depth; ++i) {
+    if (kept == 0 && in_alloc_hooks(frames[i])) continue;
+    if (in_thread_start_trampoline(frames[i])) continue;
+    frames[kept++] = frames[i];
+  }
+  const uint32_t bucket = heap_bucket_for(frames, kept, size);
   void* ptr = sampled_alloc(size, alignment, bucket);
   if (ptr != nullptr) {
     heap_bucket_alloc(bucket, size);

@@ -159,7 +159,9 @@ uint64_t unhooked_thread_starts() { return g_unhooked.load(std::memory_order_rel
 
 // The interposer itself: exported with default visibility so that it wins
 // symbol resolution over libc's when the library is linked or preloaded.
-extern "C" [[gnu::visibility("default")]] int pthread_create(pthread_t* thread,
+// In the trampoline's section: its frame (under whatever glibc's
+// pthread_create allocates) is cpprof's, and profiles leave it out too.
+extern "C" [[gnu::visibility("default"), gnu::section("cpprof_thread_start")]] int pthread_create(pthread_t* thread,
                                                              const pthread_attr_t* attr,
                                                              void* (*routine)(void*), void* arg) {
   using namespace cpprof::capture;

@@ -44,7 +44,8 @@ ThreadSlot* register_current_thread(bool internal);
 void record_current_stack_bounds(ThreadSlot* slot);
 
 // Whether `pc` lies in the trampoline every hooked thread starts in, below
-// the program's own start routine: cpprof's frame, which profiles leave out.
+// the program's own start routine, or in the pthread_create interposer:
+// cpprof's frames, which profiles leave out.
 bool in_thread_start_trampoline(uintptr_t pc);
 
 // Start records in use, and threads that started unhooked because the pool was full.
