@@ -173,12 +173,15 @@ int main(int argc, char** argv) {
 #else
   (void)rate;  // the preloaded library takes CPPROF_HEAP_RATE instead
 #endif
-  Kept kept[2];
+  // Static: what is kept stays reachable until exit (LeakSanitizer checks
+  // at exit in the sanitizer build).
+  static Kept kept[2];
   std::thread first(worker, 0, std::cref(counts), &kept[0]);
   std::thread second(worker, 1, std::cref(counts), &kept[1]);
   first.join();
   second.join();
-  std::vector<void*> grown(counts.grown);
+  static std::vector<void*> grown;
+  grown.resize(counts.grown);
   std::printf("ready\n");
   std::fflush(stdout);
   // Polls rather than blocks in read(): SIGUSR1 may be delivered to any
