@@ -115,6 +115,10 @@ SITE void heap_grown(long n, std::vector<void*>* kept) {
 }
 
 // What the workers keep, never freed (the process exits with them live).
+struct Kept;
+Kept* g_kept = nullptr;                 // reachable from a global until exit
+std::vector<void*>* g_grown = nullptr;  // likewise
+
 struct Kept {
   std::vector<void*> medium;
   std::vector<char*> large;
@@ -173,15 +177,16 @@ int main(int argc, char** argv) {
 #else
   (void)rate;  // the preloaded library takes CPPROF_HEAP_RATE instead
 #endif
-  // Static: what is kept stays reachable until exit (LeakSanitizer checks
-  // at exit in the sanitizer build).
-  static Kept kept[2];
+  // Never destroyed: what is kept stays reachable until after the last
+  // static destructor, when LeakSanitizer checks (sanitizer build).
+  Kept* kept = new Kept[2];
+  g_kept = kept;
   std::thread first(worker, 0, std::cref(counts), &kept[0]);
   std::thread second(worker, 1, std::cref(counts), &kept[1]);
   first.join();
   second.join();
-  static std::vector<void*> grown;
-  grown.resize(counts.grown);
+  auto& grown = *new std::vector<void*>(counts.grown);
+  g_grown = &grown;
   std::printf("ready\n");
   std::fflush(stdout);
   // Polls rather than blocks in read(): SIGUSR1 may be delivered to any
