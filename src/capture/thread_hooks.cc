@@ -161,9 +161,8 @@ uint64_t unhooked_thread_starts() { return g_unhooked.load(std::memory_order_rel
 // symbol resolution over libc's when the library is linked or preloaded.
 // In the trampoline's section: its frame (under whatever glibc's
 // pthread_create allocates) is cpprof's, and profiles leave it out too.
-extern "C" [[gnu::visibility("default"), gnu::section("cpprof_thread_start")]] int pthread_create(pthread_t* thread,
-                                                             const pthread_attr_t* attr,
-                                                             void* (*routine)(void*), void* arg) {
+extern "C" [[gnu::visibility("default"), gnu::section("cpprof_thread_start")]] int pthread_create(
+    pthread_t* thread, const pthread_attr_t* attr, void* (*routine)(void*), void* arg) {
   using namespace cpprof::capture;
   PthreadCreate real = real_pthread_create();
   if (real == nullptr) return EAGAIN;
