@@ -80,25 +80,26 @@ class Importer {
   }
 
   uint64_t function(uint64_t from_id) {
-    const Function& src = from_.functions.at(from_id - 1);
-    auto [it, inserted] = functions_.try_emplace(function_key(src), 0);
-    if (inserted) {
-      Function f = src;
-      f.id = to_.functions.size() + 1;
-      it->second = f.id;
-      to_.functions.push_back(std::move(f));
-    }
-    return it->second;
+    return intern(from_.functions, &to_.functions, &functions_, from_id, function_key);
   }
 
   uint64_t mapping(uint64_t from_id) {
-    const Mapping& src = from_.mappings.at(from_id - 1);
-    auto [it, inserted] = mappings_.try_emplace(mapping_key(src), 0);
+    return intern(from_.mappings, &to_.mappings, &mappings_, from_id, mapping_key);
+  }
+
+  // The id in `to` of the entry equal (by `key`) to `from[from_id - 1]`,
+  // copied in with the next id on first use.
+  template <class T, class Key>
+  static uint64_t intern(const std::vector<T>& from, std::vector<T>* to,
+                         std::unordered_map<std::string, uint64_t>* ids, uint64_t from_id,
+                         Key key) {
+    const T& src = from.at(from_id - 1);
+    auto [it, inserted] = ids->try_emplace(key(src), 0);
     if (inserted) {
-      Mapping m = src;
-      m.id = to_.mappings.size() + 1;
-      it->second = m.id;
-      to_.mappings.push_back(std::move(m));
+      T copy = src;
+      copy.id = to->size() + 1;
+      it->second = copy.id;
+      to->push_back(std::move(copy));
     }
     return it->second;
   }
