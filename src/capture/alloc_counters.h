@@ -78,16 +78,26 @@ inline constexpr uintptr_t kExitedBlock = 1;  // released at thread exit: shared
 [[gnu::noinline]] void count_free_slow();
 [[gnu::noinline]] void spring_alloc_trap(AllocCounterBlock* block, size_t size);
 
+// Counts one allocation of `size` bytes in the calling thread's `block`
+// (plain adds: only the owner writes), springing its trap if due.
+inline void count_alloc_in(AllocCounterBlock* block, size_t size) {
+  const uint64_t n = block->allocs.load(std::memory_order_relaxed) + 1;
+  block->allocs.store(n, std::memory_order_relaxed);
+  block->bytes.store(block->bytes.load(std::memory_order_relaxed) + size,
+                     std::memory_order_relaxed);
+  if (__builtin_expect(n >= block->trap_at, 0)) spring_alloc_trap(block, size);
+}
+
+// Counts one free in the calling thread's `block`.
+inline void count_free_in(AllocCounterBlock* block) {
+  block->frees.store(block->frees.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
 // Counts one allocation of `size` bytes on the calling thread.
 inline void count_alloc(size_t size) {
   AllocCounterBlock* block = t_alloc_block;
   if (__builtin_expect(reinterpret_cast<uintptr_t>(block) > kExitedBlock, 1)) {
-    const uint64_t n = block->allocs.load(std::memory_order_relaxed) + 1;
-    block->allocs.store(n, std::memory_order_relaxed);
-    block->bytes.store(block->bytes.load(std::memory_order_relaxed) + size,
-                       std::memory_order_relaxed);
-    if (__builtin_expect(n >= block->trap_at, 0)) spring_alloc_trap(block, size);
-    return;
+    return count_alloc_in(block, size);
   }
   count_alloc_slow(size);
 }
@@ -96,8 +106,7 @@ inline void count_alloc(size_t size) {
 inline void count_free() {
   AllocCounterBlock* block = t_alloc_block;
   if (__builtin_expect(reinterpret_cast<uintptr_t>(block) > kExitedBlock, 1)) {
-    block->frees.store(block->frees.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    return;
+    return count_free_in(block);
   }
   count_free_slow();
 }

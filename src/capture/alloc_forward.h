@@ -88,11 +88,7 @@ void* forward_aligned(size_t alignment, size_t size);
   if (__builtin_expect(ptr != nullptr, 1)) {
     // The block cannot change during the call: only this thread's own
     // start, exit or an InternalAllocScope swap it.
-    const uint64_t n = block->allocs.load(std::memory_order_relaxed) + 1;
-    block->allocs.store(n, std::memory_order_relaxed);
-    block->bytes.store(block->bytes.load(std::memory_order_relaxed) + size,
-                       std::memory_order_relaxed);
-    if (__builtin_expect(n >= block->trap_at, 0)) spring_alloc_trap(block, size);
+    count_alloc_in(block, size);
   }
   return ptr;
 }
@@ -106,7 +102,7 @@ void* forward_aligned(size_t alignment, size_t size);
                        0)) {
     return forward_free_slow(ptr);
   }
-  block->frees.store(block->frees.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  count_free_in(block);
   // Not from the arena, so from g_real: resolve() has finished.
   g_real.free(ptr);
 }
