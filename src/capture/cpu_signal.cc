@@ -6,6 +6,7 @@
 
 #include "capture/frame_walk.h"
 #include "capture/signal_safe.h"
+#include "capture/thread_capture.h"
 #include "capture/thread_table.h"
 #include "capture/unwind.h"
 
@@ -28,6 +29,7 @@ CPPROF_READS_RAW_STACK void read_stack_top(uintptr_t sp, uintptr_t lo, uintptr_t
 
 void on_cpu_signal(int /*signo*/, siginfo_t* info, void* ucontext) {
   ErrnoGuard errno_guard;
+  if (answer_capture_request(info, ucontext)) return;  // a goroutine dump, not a CPU sample
   g_seen.fetch_add(1, std::memory_order_relaxed);
   SampleRing* ring = g_ring.load(std::memory_order_acquire);
   if (ring == nullptr || !g_enabled.load(std::memory_order_acquire)) return;
@@ -81,6 +83,10 @@ int cpu_signal() {
 
 int install_cpu_signal_handler(SampleRing* ring, const char** refusal) {
   g_ring.store(ring, std::memory_order_release);
+  return ensure_cpu_signal_handler(refusal);
+}
+
+int ensure_cpu_signal_handler(const char** refusal) {
   int installed = g_installed_signo.load(std::memory_order_acquire);
   if (installed > 0) return installed;
   // Never take a signal the program handles itself: its handler would stop

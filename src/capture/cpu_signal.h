@@ -22,6 +22,10 @@ inline constexpr int kCpuSignal = SIGPROF;
 // would let that signal's default action kill the host.
 int install_cpu_signal_handler(SampleRing* ring, const char** refusal);
 
+// Installs the handler as above without touching the ring (for thread
+// captures, which need the handler but not CPU sampling). Same result.
+int ensure_cpu_signal_handler(const char** refusal);
+
 // The signal the handler is installed for; kCpuSignal before any install.
 // Async-signal-safe.
 int cpu_signal();

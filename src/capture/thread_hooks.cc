@@ -4,12 +4,17 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdint>
 
 #include "capture/alloc_counters.h"
 #include "capture/cpu_signal.h"
 #include "capture/signal_safe.h"
+#include "capture/unwind.h"
+
+extern "C" void* __libc_stack_end;  // the main thread's stack top (glibc)
 
 // Defined by the linker around the section of hooked_thread_start.
 extern "C" [[gnu::visibility("hidden")]] const char __start_cpprof_thread_start[];
@@ -26,7 +31,59 @@ struct StartRecord {
   StartRoutine routine = nullptr;
   void* arg = nullptr;
   bool internal = false;
+  ThreadCreation creation;
 };
+
+// A slot's creation record, written by the thread that holds the slot.
+// `generation` (the slot's, stored last) says whose it is: a reader checks
+// it before and after copying, as with a sequence lock.
+struct CreationCell {
+  std::atomic<uint64_t> generation{0};
+  std::atomic<int> creator_tid{0};
+  std::atomic<uint32_t> depth{0};
+  std::atomic<uint64_t> frames[kCreationFrames] = {};
+};
+constinit CreationCell g_creations[ThreadTable::kCapacity];
+std::atomic<uint64_t> g_host_created{0};
+
+CreationCell* creation_cell(const ThreadSlot* slot) {
+  const ptrdiff_t index = slot - thread_table().begin();
+  if (index < 0 || static_cast<size_t>(index) >= ThreadTable::kCapacity) return nullptr;
+  return &g_creations[index];
+}
+
+void publish_creation(ThreadSlot* slot, const ThreadCreation& creation) {
+  CreationCell* cell = creation_cell(slot);
+  if (cell == nullptr) return;
+  cell->generation.store(0, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  cell->creator_tid.store(creation.creator_tid, std::memory_order_relaxed);
+  cell->depth.store(creation.depth, std::memory_order_relaxed);
+  for (uint32_t i = 0; i < creation.depth; ++i) {
+    cell->frames[i].store(creation.frames[i], std::memory_order_relaxed);
+  }
+  cell->generation.store(slot->generation.load(std::memory_order_relaxed),
+                         std::memory_order_release);
+}
+
+// The calling thread's stack from the caller of the function whose frame
+// is `frame` outwards (that function needs a frame record: we build with
+// frame pointers). Unknown bounds give just the return address.
+void walk_from_frame(const uintptr_t* frame, uintptr_t return_address, ThreadCreation* out) {
+  uintptr_t lo = 0;
+  uintptr_t hi = 0;
+  if (ThreadSlot* slot = current_thread_slot()) {
+    lo = slot->stack_lo.load(std::memory_order_relaxed);
+    hi = slot->stack_hi.load(std::memory_order_acquire);
+  }
+  if (hi == 0 && current_tid() == getpid()) hi = reinterpret_cast<uintptr_t>(__libc_stack_end);
+  MachineState state;
+  state.pc = return_address;
+  state.sp = reinterpret_cast<uintptr_t>(frame) + 2 * sizeof(uintptr_t);
+  state.fp = frame[0];
+  out->depth = static_cast<uint32_t>(walk_stack(state, lo, hi, out->frames, kCreationFrames).depth);
+  out->creator_tid = current_tid();
+}
 
 constexpr int kStartRecords = 1024;
 constinit StartRecord g_records[kStartRecords];
@@ -71,6 +128,7 @@ class ExitGuard {
   StartRoutine routine = record->routine;
   void* arg = record->arg;
   bool internal = record->internal;
+  ThreadCreation creation = record->creation;
   record->busy.store(false, std::memory_order_release);
   if (internal) mark_thread_allocs_internal();  // before it allocates
 
@@ -79,8 +137,12 @@ class ExitGuard {
     InternalAllocScope own;  // what registering allocates is cpprof's
     slot = register_current_thread(internal);
   }
-  if (slot != nullptr) slot->hooked.store(true, std::memory_order_release);
+  if (slot != nullptr) {
+    publish_creation(slot, creation);
+    slot->hooked.store(true, std::memory_order_release);
+  }
   if (!internal) {
+    g_host_created.fetch_add(1, std::memory_order_relaxed);
     // Hosts often start workers with every signal blocked (liblzma does,
     // so that only the main thread sees SIGINT). A blocked timer signal
     // would stay pending and the thread would never be sampled.
@@ -153,6 +215,22 @@ bool in_thread_start_trampoline(uintptr_t pc) {
          pc < reinterpret_cast<uintptr_t>(__stop_cpprof_thread_start);
 }
 
+bool thread_creation(const ThreadSlot* slot, uint64_t generation, ThreadCreation* out) {
+  const CreationCell* cell = creation_cell(slot);
+  if (cell == nullptr || generation == 0) return false;
+  if (cell->generation.load(std::memory_order_acquire) != generation) return false;
+  out->creator_tid = cell->creator_tid.load(std::memory_order_relaxed);
+  out->depth = cell->depth.load(std::memory_order_relaxed);
+  if (out->depth > kCreationFrames) return false;
+  for (uint32_t i = 0; i < out->depth; ++i) {
+    out->frames[i] = cell->frames[i].load(std::memory_order_relaxed);
+  }
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return cell->generation.load(std::memory_order_relaxed) == generation;
+}
+
+uint64_t host_threads_created() { return g_host_created.load(std::memory_order_relaxed); }
+
 uint64_t unhooked_thread_starts() { return g_unhooked.load(std::memory_order_relaxed); }
 
 }  // namespace cpprof::capture
@@ -174,6 +252,8 @@ extern "C" [[gnu::visibility("default"), gnu::section("cpprof_thread_start")]] i
   record->routine = routine;
   record->arg = arg;
   record->internal = t_creating_internal;
+  walk_from_frame(static_cast<const uintptr_t*>(__builtin_frame_address(0)),
+                  reinterpret_cast<uintptr_t>(__builtin_return_address(0)), &record->creation);
   int rc = real(thread, attr, hooked_thread_start, record);
   if (rc != 0) record->busy.store(false, std::memory_order_release);
   return rc;

@@ -48,6 +48,25 @@ void record_current_stack_bounds(ThreadSlot* slot);
 // cpprof's frames, which profiles leave out.
 bool in_thread_start_trampoline(uintptr_t pc);
 
+// Where a thread was created: the stack of the pthread_create call that
+// started it (return addresses, innermost first) and the creating thread.
+inline constexpr size_t kCreationFrames = 32;
+struct ThreadCreation {
+  int creator_tid = 0;
+  uint32_t depth = 0;
+  uint64_t frames[kCreationFrames] = {};
+};
+
+// Copies the creation record of the thread that holds `slot` in its
+// generation `generation` (ThreadSlot::generation read by the caller);
+// false if the slot has moved on to another thread meanwhile, or the
+// thread did not start through our pthread_create. Thread-safe.
+bool thread_creation(const ThreadSlot* slot, uint64_t generation, ThreadCreation* out);
+
+// Threads the host has started through pthread_create since cpprof loaded
+// (cpprof's own not included), whether they still run or not.
+uint64_t host_threads_created();
+
 // Start records in use, and threads that started unhooked because the pool was full.
 uint64_t unhooked_thread_starts();
 

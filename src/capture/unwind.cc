@@ -41,8 +41,35 @@ bool wait_for_readers(uint32_t parity, int64_t deadline_ns) {
   return true;
 }
 
-CPPROF_READS_RAW_STACK uintptr_t read_word(uintptr_t address) {
-  return *reinterpret_cast<const uintptr_t*>(address);
+// Reads the stack word at `address`, which the walk has bounds-checked;
+// `delta` moves the read into a copy of the stack (0: the stack itself).
+CPPROF_READS_RAW_STACK uintptr_t read_word(uintptr_t address, uintptr_t delta) {
+  return *reinterpret_cast<const uintptr_t*>(address + delta);
+}
+
+// For a walk that started without the FP register (a thread blocked in the
+// kernel: /proc gives only its SP and PC), at the first frame that needs
+// it: the frame record the function's prologue pushed, found by scanning
+// up from SP for a word pair that looks like one, i.e. a return address
+// (code that has rows) at `ra_offset` above a saved FP that points further
+// up the stack (or is 0). A caller without frame pointers may have saved
+// any value, so a second pass asks only for the return address. 0 if
+// nothing in the first 4 KiB fits. A heuristic: a local holding a code
+// address can be mistaken for the record.
+uintptr_t find_frame_record(const UnwindIndex* index, uintptr_t sp, uintptr_t stack_hi,
+                            uintptr_t delta, intptr_t ra_offset) {
+  constexpr uintptr_t kWord = sizeof(uintptr_t);
+  constexpr uintptr_t kScan = 4096;
+  if (index == nullptr || ra_offset <= 0 || sp % kWord != 0) return 0;
+  for (int strict = 1; strict >= 0; --strict) {
+    for (uintptr_t x = sp; x < sp + kScan && x + ra_offset + kWord <= stack_hi; x += kWord) {
+      const uintptr_t saved = read_word(x, delta);
+      if (strict && saved != 0 && (saved <= x || saved >= stack_hi || saved % kWord != 0)) continue;
+      const uintptr_t ra = read_word(x + ra_offset, delta);
+      if (ra > 4096 && find_unwind_row(*index, ra - 1) != nullptr) return x;
+    }
+  }
+  return 0;
 }
 
 }  // namespace
@@ -93,10 +120,29 @@ WalkResult walk_stack(const MachineState& state, uintptr_t stack_lo, uintptr_t s
   return result;
 }
 
-CPPROF_READS_RAW_STACK WalkResult walk_stack_with(const UnwindIndex* index,
+WalkResult walk_stack_copy(const MachineState& state, uintptr_t stack_base, const void* copy,
+                           size_t copy_size, uint64_t* frames, size_t max_frames) {
+  uint32_t parity = g_epoch.load(std::memory_order_seq_cst) & 1;
+  g_readers[parity].fetch_add(1, std::memory_order_seq_cst);
+  const UnwindIndex* index = g_index.load(std::memory_order_seq_cst);
+  const uintptr_t delta = reinterpret_cast<uintptr_t>(copy) - stack_base;  // wraps as intended
+  WalkResult result = walk_stack_over(index, state, stack_base, stack_base + copy_size, delta,
+                                      frames, max_frames, /*scan_for_fp=*/true);
+  g_readers[parity].fetch_sub(1, std::memory_order_release);
+  return result;
+}
+
+WalkResult walk_stack_with(const UnwindIndex* index, const MachineState& state, uintptr_t stack_lo,
+                           uintptr_t stack_hi, uint64_t* frames, size_t max_frames) {
+  return walk_stack_over(index, state, stack_lo, stack_hi, 0, frames, max_frames,
+                         /*scan_for_fp=*/false);
+}
+
+CPPROF_READS_RAW_STACK WalkResult walk_stack_over(const UnwindIndex* index,
                                                   const MachineState& state, uintptr_t stack_lo,
-                                                  uintptr_t stack_hi, uint64_t* frames,
-                                                  size_t max_frames) {
+                                                  uintptr_t stack_hi, uintptr_t delta,
+                                                  uint64_t* frames, size_t max_frames,
+                                                  bool scan_for_fp) {
   constexpr uintptr_t kWord = sizeof(uintptr_t);
   WalkResult result;
   if (max_frames == 0) return result;
@@ -122,6 +168,12 @@ CPPROF_READS_RAW_STACK WalkResult walk_stack_with(const UnwindIndex* index,
           cfa = sp + static_cast<intptr_t>(row->cfa_offset);
           break;
         case CfaRule::kFp:
+          if (fp == 0 && scan_for_fp) {
+            fp = find_frame_record(
+                index, sp, stack_hi, delta,
+                static_cast<intptr_t>(row->cfa_offset) - static_cast<intptr_t>(kWord));
+            scan_for_fp = false;  // once: later frames restore FP from records
+          }
           cfa = fp + static_cast<intptr_t>(row->cfa_offset);
           break;
         case CfaRule::kPlt:
@@ -135,7 +187,7 @@ CPPROF_READS_RAW_STACK WalkResult walk_stack_with(const UnwindIndex* index,
       }
       // The return address is the word below the CFA (x86-64), above SP.
       if (cfa <= sp || cfa % kWord != 0 || cfa - kWord < lo || cfa > stack_hi) break;
-      return_address = read_word(cfa - kWord);
+      return_address = read_word(cfa - kWord, delta);
       if (row->fp_rule == FpRule::kSaved) {
         uintptr_t slot = cfa + static_cast<intptr_t>(row->fp_offset);
         if (leaf && slot < sp) {
@@ -148,16 +200,20 @@ CPPROF_READS_RAW_STACK WalkResult walk_stack_with(const UnwindIndex* index,
         } else if (slot < lo || slot % kWord != 0 || slot > stack_hi - kWord) {
           break;
         } else {
-          caller_fp = read_word(slot);
+          caller_fp = read_word(slot, delta);
         }
       }
       caller_sp = cfa;
       if (leaf) result.leaf_unwound = !suspect_leaf;
     } else {
       // No rows for this code: follow the frame record, as a plain FP walk does.
+      if (fp == 0 && scan_for_fp) {
+        fp = find_frame_record(index, sp, stack_hi, delta, kWord);
+        scan_for_fp = false;
+      }
       if (fp < lo || fp % kWord != 0 || fp > stack_hi - 2 * kWord) break;
-      caller_fp = read_word(fp);
-      return_address = read_word(fp + kWord);
+      caller_fp = read_word(fp, delta);
+      return_address = read_word(fp + kWord, delta);
       caller_sp = fp + 2 * kWord;
     }
     if (return_address == 0) break;

@@ -99,4 +99,20 @@ WalkResult walk_stack(const MachineState& state, uintptr_t stack_lo, uintptr_t s
 WalkResult walk_stack_with(const UnwindIndex* index, const MachineState& state, uintptr_t stack_lo,
                            uintptr_t stack_hi, uint64_t* frames, size_t max_frames);
 
+// Like walk_stack, over a copy of another thread's stack: `copy` holds
+// `copy_size` bytes read from `stack_base` upwards (state.sp should be
+// stack_base). Nothing outside the copy is read, so the walk is safe even
+// if that thread has exited meanwhile. state.fp may be 0 (unknown): the
+// first frame whose rows need it then has its frame record looked for by
+// scanning the stack (a heuristic; see find_frame_record in unwind.cc).
+WalkResult walk_stack_copy(const MachineState& state, uintptr_t stack_base, const void* copy,
+                           size_t copy_size, uint64_t* frames, size_t max_frames);
+
+// The walk behind the others: reads the stack word at address A from
+// A + delta (0: in place), inside [max(sp, stack_lo), stack_hi);
+// `scan_for_fp` as walk_stack_copy does with an unknown FP.
+WalkResult walk_stack_over(const UnwindIndex* index, const MachineState& state, uintptr_t stack_lo,
+                           uintptr_t stack_hi, uintptr_t delta, uint64_t* frames, size_t max_frames,
+                           bool scan_for_fp);
+
 }  // namespace cpprof::capture

@@ -29,8 +29,15 @@ declare -A allowed_in=(
   # The __start_/__stop_ pair is no call: the linker's bounds of the
   # trampoline's own section. The unwinder's personality routine runs only
   # when pthread_exit() unwinds the thread through the trampoline's guard.
+  # The interposer also walks its caller's stack (the thread's creation
+  # stack): getpid (a plain system call) and the loader's variable for the
+  # main thread's stack top.
   [thread_hooks.cc.o]="dlsym pthread_getattr_np pthread_attr_getstack pthread_attr_destroy
-    __start_cpprof_thread_start __stop_cpprof_thread_start _Unwind_Resume __gxx_personality_v0"
+    __start_cpprof_thread_start __stop_cpprof_thread_start _Unwind_Resume __gxx_personality_v0
+    getpid __libc_stack_end"
+  # A thread dump's requester (never a handler) queues the capture signal
+  # with a sender's pid and uid, as sigqueue does: plain system calls.
+  [thread_capture.cc.o]="getpid getuid"
   # The malloc family finds the allocator below it once (dlsym, dladdr),
   # in the first allocation or at load, while allocations meanwhile come
   # from a static arena; glibc's __libc_* entry points are the fallback.
