@@ -5,6 +5,7 @@
 #include "api/heap_entries.h"
 #include "api/log.h"
 #include "api/runtime.h"
+#include "api/thread_entries.h"
 #include "sources/heap/heap_count.h"
 
 namespace cpprof::api {
@@ -54,6 +55,7 @@ std::shared_ptr<const http::Registry> make_registry(Runtime& rt) {
   registry->add(cpu_entry(rt));
   add_heap_entries(*registry, rt.symbolizer, sources::take_heap_snapshot,
                    sources::heap_stack_count);
+  add_thread_entries(*registry, rt.symbolizer);
   return registry;
 }
 

@@ -20,6 +20,11 @@ sources::CpuMode cpu_mode(CpuMode mode) {
 
 }  // namespace
 
+symbolize::Symbolizer& process_symbolizer() {
+  static symbolize::Symbolizer* symbolizer = new symbolize::Symbolizer;  // see runtime.h
+  return *symbolizer;
+}
+
 Runtime& runtime(const Options& options) {
   static Runtime* rt = [&options] {
     auto* r = new Runtime;  // never deleted, see runtime.h

@@ -16,8 +16,12 @@
 
 namespace cpprof::api {
 
+// The process's one symbolizer (never destroyed), shared by the runtime and
+// the API functions that symbolize without a server (cpprof::threads()).
+symbolize::Symbolizer& process_symbolizer();
+
 struct Runtime {
-  symbolize::Symbolizer symbolizer;
+  symbolize::Symbolizer& symbolizer = process_symbolizer();
   std::unique_ptr<sources::CpuProfiler> cpu;
   std::shared_ptr<const http::Registry> registry;
   std::string log;       // where the runtime's own lines go (the first Server's Options::log)

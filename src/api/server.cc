@@ -12,11 +12,13 @@
 #include "api/log.h"
 #include "api/runtime.h"
 #include "capture/alloc_counters.h"
+#include "capture/thread_hooks.h"
 #include "capture/thread_table.h"
 #include "cpprof/alloc_stats.h"
 #include "http/server.h"
 #include "sources/cpu/unwind_tables.h"
 #include "sources/threads/internal_thread.h"
+#include "sources/threads/thread_dump.h"
 
 namespace cpprof {
 
@@ -30,12 +32,12 @@ namespace {
 
 std::vector<std::pair<std::string, std::string>> index_stats(api::Runtime& rt) {
   sources::CpuStats cpu = rt.cpu->stats();
-  int64_t threads = 0;
   int64_t own = 0;
   for (capture::ThreadSlot& slot : capture::thread_table()) {
     if (slot.tid.load(std::memory_order_relaxed) == 0) continue;
-    (slot.internal.load(std::memory_order_relaxed) ? own : threads) += 1;
+    if (slot.internal.load(std::memory_order_relaxed)) ++own;
   }
+  const int64_t live = sources::host_thread_count();
   std::vector<std::pair<std::string, std::string>> rows;
   if (alloc_counting_available()) {
     const AllocStats allocs = alloc_stats();
@@ -50,7 +52,9 @@ std::vector<std::pair<std::string, std::string>> index_stats(api::Runtime& rt) {
     rows = {{"allocations", "not counted (" + api::alloc_counting_refusal() + ")"}};
   }
   std::vector<std::pair<std::string, std::string>> more = {
-      {"threads (known to cpprof)", std::to_string(threads)},
+      {"threads running", live < 0 ? std::string("unknown (no /proc)") : std::to_string(live)},
+      {"threads created", std::to_string(capture::host_threads_created()) +
+                              " (through pthread_create since cpprof loaded)"},
       {"cpprof's own threads", std::to_string(own)},
       {"CPU sampling rate", std::to_string(1000000000 / rt.cpu->period_ns()) + " Hz"},
       {"CPU sampling mode", cpu.mode},
