@@ -213,8 +213,9 @@ ThreadDump dump_threads(const DumpOptions& options) {
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
   dump.time_nanos = now.tv_sec * 1000000000LL + now.tv_nsec;
-  // Objects loaded since the last refresh need their rows for the walks.
-  if (options.stacks) refresh_process_unwind_tables();
+  // Objects loaded since the last refresh need their rows for the walks
+  // (ours, and the creation stacks pthread_create records from now on).
+  refresh_process_unwind_tables();
 
   std::vector<capture::CaptureRequest> live;
   std::vector<size_t> live_record;  // index into dump.threads of each live request
