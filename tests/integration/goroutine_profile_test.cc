@@ -204,7 +204,9 @@ TEST_P(GoroutineProfile, ThreadCreateCountsThreadsUnderTheirCreator) {
 }
 
 // Threads blocked in calls that fail on EINTR (epoll_wait, poll and
-// nanosleep fail even under SA_RESTART): a hundred dumps, and not one EINTR.
+// nanosleep fail even under SA_RESTART), and one that sleeps 1 ms at a
+// time (running, or about to block, whenever a dump looks): a hundred
+// dumps, and not one EINTR.
 TEST_P(GoroutineProfile, DumpsNeverInterruptBlockingCalls) {
   std::string error;
   Target target = start_program(GetParam(), "thread_burner", {"--eintr"}, &error);

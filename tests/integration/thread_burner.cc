@@ -6,9 +6,10 @@
 //   thread_blocked_a   N threads blocked in read() on a pipe nobody writes
 //   thread_blocked_b   N threads waiting on a condition variable (futex)
 //   thread_spinning_c  N threads spinning, never blocking
-//   --eintr            four threads blocked in loops that treat EINTR as an
-//                      error: epoll_wait, poll, nanosleep and read (long
-//                      timeouts); each EINTR is counted
+//   --eintr            threads in loops that treat EINTR as an error,
+//                      blocked in epoll_wait, poll, nanosleep and read (long
+//                      timeouts), and one in 1 ms nanosleeps (often running
+//                      when looked at); each EINTR is counted
 //   --churn            a thread that keeps starting short-lived threads
 //                      (each sleeps 0-2 ms and exits), ten at a time
 //
@@ -112,6 +113,17 @@ SITE void eintr_nanosleep() {
   }
 }
 
+// Wakes every millisecond: often running when a dump looks at it, so a
+// dump that signalled running threads would catch it entering nanosleep.
+SITE void eintr_short_sleeps() {
+  name_thread("in-short-sleeps");
+  g_arrived.fetch_add(1);
+  while (!g_stop.load()) {
+    timespec nap{0, 1000000};
+    if (nanosleep(&nap, nullptr) < 0 && errno == EINTR) g_eintr.fetch_add(1);
+  }
+}
+
 SITE void eintr_read() {
   name_thread("in-read");
   g_arrived.fetch_add(1);
@@ -147,6 +159,7 @@ SITE void thread_spawn_all(std::vector<std::thread>* threads, int a, int b, int 
     threads->emplace_back(eintr_poll);
     threads->emplace_back(eintr_nanosleep);
     threads->emplace_back(eintr_read);
+    threads->emplace_back(eintr_short_sleeps);
   }
   if (with_churn) threads->emplace_back(churn);
 }
@@ -177,7 +190,7 @@ int main(int argc, char** argv) {
 #endif
   std::vector<std::thread> threads;
   thread_spawn_all(&threads, a, b, c, eintr, with_churn);
-  const int expected = a + b + c + (eintr ? 4 : 0) + (with_churn ? 1 : 0);
+  const int expected = a + b + c + (eintr ? 5 : 0) + (with_churn ? 1 : 0);
   while (g_arrived.load() < expected) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::printf("ready\n");
   std::fflush(stdout);

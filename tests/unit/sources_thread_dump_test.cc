@@ -13,7 +13,9 @@
 #include <thread>
 
 #include "capture/cpu_signal.h"
+#include "sources/cpu/perf_events.h"
 #include "sources/threads/thread_profiles.h"
+#include "support/deny_perf.h"
 #include "symbolize/symbolizer.h"
 
 namespace cpprof::sources {
@@ -62,12 +64,23 @@ bool stack_has(const ThreadRecord& record, symbolize::Symbolizer& symbolizer,
   return false;
 }
 
-TEST(ThreadDump, CapturesBlockedAndRunningThreadsAndLeavesAMaskedOneAlone) {
+// Three threads: one blocked in read(), one spinning, one spinning with
+// the CPU signal blocked. Dumps them, then stops them; `pending_after`
+// tells whether a capture signal was left pending on the masked one.
+struct Scenario {
+  ThreadDump dump;
+  int tids[3] = {0, 0, 0};
+  bool signal_left_pending = true;
+};
+
+Scenario run_scenario() {
+  Scenario scenario;
   int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
+  if (pipe(fds) != 0) return scenario;
   std::atomic<int> tids[3] = {0, 0, 0};
   std::atomic<uint64_t> pending_after{2};
   g_stop = false;
+  g_spinning = 0;
   std::thread blocked([&] {
     tids[0] = gettid();
     sleep_in_pipe(fds[0]);
@@ -82,12 +95,27 @@ TEST(ThreadDump, CapturesBlockedAndRunningThreadsAndLeavesAMaskedOneAlone) {
   });
   while (g_spinning.load() < 2 || tids[0] == 0) std::this_thread::yield();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the reader reaches read()
+  scenario.dump = dump_threads();
+  g_stop = true;
+  if (write(fds[1], "x", 1) != 1) std::abort();
+  blocked.join();
+  running.join();
+  masked.join();
+  for (int i = 0; i < 3; ++i) scenario.tids[i] = tids[i];
+  scenario.signal_left_pending = pending_after.load() != 0;
+  close(fds[0]);
+  close(fds[1]);
+  return scenario;
+}
 
-  const ThreadDump dump = dump_threads();
+TEST(ThreadDump, CapturesBlockedThreadsFromProcAndRunningOnesByPerfSampling) {
+  std::string why;
+  if (!perf_events_usable(&why)) GTEST_SKIP() << "perf events not permitted here: " << why;
+  const Scenario scenario = run_scenario();
   symbolize::Symbolizer symbolizer;
-  const ThreadRecord* b = find(dump, tids[0]);
-  const ThreadRecord* r = find(dump, tids[1]);
-  const ThreadRecord* m = find(dump, tids[2]);
+  const ThreadRecord* b = find(scenario.dump, scenario.tids[0]);
+  const ThreadRecord* r = find(scenario.dump, scenario.tids[1]);
+  const ThreadRecord* m = find(scenario.dump, scenario.tids[2]);
   ASSERT_NE(b, nullptr);
   ASSERT_NE(r, nullptr);
   ASSERT_NE(m, nullptr);
@@ -97,24 +125,35 @@ TEST(ThreadDump, CapturesBlockedAndRunningThreadsAndLeavesAMaskedOneAlone) {
   EXPECT_TRUE(stack_has(*b, symbolizer, "sleep_in_pipe")) << thread_traceback(*b, symbolizer);
   EXPECT_EQ(r->source, StackSource::kLive);
   EXPECT_TRUE(stack_has(*r, symbolizer, "spin_here")) << thread_traceback(*r, symbolizer);
-  // The masked thread is listed, marked, and was never sent the signal.
-  EXPECT_EQ(m->source, StackSource::kNone);
-  EXPECT_TRUE(m->stack.empty());
-  EXPECT_NE(m->note.find("not interrupted"), std::string::npos) << m->note;
-  EXPECT_NE(thread_traceback(*m, symbolizer).find("# running with the capture signal blocked"),
-            std::string::npos);
-  // Where each was created: this test's body.
+  // Sampling sends nothing: a thread that blocks every signal is captured too.
+  EXPECT_EQ(m->source, StackSource::kLive);
+  EXPECT_TRUE(stack_has(*m, symbolizer, "spin_here")) << thread_traceback(*m, symbolizer);
+  EXPECT_FALSE(scenario.signal_left_pending);
+  // Where each was created: the scenario.
   EXPECT_FALSE(b->created_by.empty());
   EXPECT_EQ(b->creator_tid, gettid());
+}
 
-  g_stop = true;
-  ASSERT_EQ(write(fds[1], "x", 1), 1);
-  blocked.join();
-  running.join();
-  masked.join();
-  EXPECT_EQ(pending_after.load(), 0u) << "a capture signal was left pending on the masked thread";
-  close(fds[0]);
-  close(fds[1]);
+// Without perf events, running threads are asked with the CPU signal; one
+// that blocks it is listed, marked, and never sent it.
+TEST(ThreadDumpDeathTest, WithoutPerfEventsAsksBySignalAndLeavesAMaskedThreadAlone) {
+  EXPECT_EXIT(
+      {
+        if (!test::deny_perf_event_open(EACCES)) _exit(2);
+        const Scenario scenario = run_scenario();
+        symbolize::Symbolizer symbolizer;
+        const ThreadRecord* r = find(scenario.dump, scenario.tids[1]);
+        const ThreadRecord* m = find(scenario.dump, scenario.tids[2]);
+        if (r == nullptr || m == nullptr) _exit(3);
+        if (r->source != StackSource::kLive || !stack_has(*r, symbolizer, "spin_here")) _exit(4);
+        if (m->source != StackSource::kNone || !m->stack.empty()) _exit(5);
+        if (thread_traceback(*m, symbolizer).find("# running with the capture signal blocked") ==
+            std::string::npos) {
+          _exit(6);
+        }
+        _exit(scenario.signal_left_pending ? 7 : 0);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST(ThreadDump, WithoutStacksListsEveryThreadCheaply) {

@@ -22,6 +22,7 @@
 #include "capture/thread_table.h"
 #include "capture/unwind.h"
 #include "sources/cpu/unwind_tables.h"
+#include "sources/threads/perf_stack_capture.h"
 
 extern "C" void* __libc_stack_end;  // the main thread's stack top (glibc)
 
@@ -203,6 +204,83 @@ Known lookup(int tid) {
   return known;
 }
 
+// A thread blocked at `line`: walk, then make sure it stayed where it was.
+void capture_blocked(ThreadRecord* record, SyscallLine line, uintptr_t stack_hi,
+                     std::vector<char>* copy) {
+  record->syscall = line.number;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    record->stack = walk_blocked(line, stack_hi, copy);
+    record->source = StackSource::kBlocked;
+    const SyscallLine again = read_syscall(record->tid);
+    if (again == line) return;
+    if (!again.readable || again.running) {
+      record->note = "it woke while being read: the stack may be inexact";
+      return;
+    }
+    line = again;
+    record->syscall = line.number;
+  }
+  record->note = "it kept moving while being read: the stack may be inexact";
+}
+
+void set_live_stack(ThreadRecord* record, const uint64_t* frames, size_t depth) {
+  record->source = StackSource::kLive;
+  record->syscall = -1;
+  record->stack.assign(frames, frames + depth);
+  if (!record->stack.empty()) record->stack[0] += 1;  // the exact PC, as a return address
+}
+
+// The threads that were running: sampled by perf events where permitted
+// (nothing is sent to them); one that gave no sample because it blocked
+// meanwhile is read as a blocked thread. Where perf events are not
+// permitted, the CPU signal asks them (a thread that enters a blocking
+// call in the microseconds between our look and the signal may then see
+// EINTR: docs/threads.md).
+void capture_running(ThreadDump* dump, const std::vector<capture::CaptureRequest>& running,
+                     const std::vector<size_t>& record_of, int64_t timeout_ns,
+                     std::vector<char>* copy) {
+  std::vector<int> tids;
+  for (const capture::CaptureRequest& request : running) tids.push_back(request.tid);
+  std::vector<PerfStack> sampled;
+  std::string perf_refusal;
+  const bool perf = capture_running_stacks(tids, timeout_ns, &sampled, &perf_refusal);
+  std::vector<capture::CaptureRequest> by_signal;
+  std::vector<size_t> by_signal_record;
+  const int signo = capture::cpu_signal();
+  for (size_t i = 0; i < running.size(); ++i) {
+    ThreadRecord& record = dump->threads[record_of[i]];
+    if (perf && sampled[i].sampled) {
+      set_live_stack(&record, sampled[i].frames.data(), sampled[i].frames.size());
+      continue;
+    }
+    const SyscallLine line = read_syscall(record.tid);
+    if (line.readable && !line.running) {
+      capture_blocked(&record, line, running[i].stack_hi, copy);
+    } else if (perf) {
+      record.note = "running, but not in user space while sampled (a long system call?)";
+    } else if (blocks_signal(record.tid, signo)) {
+      record.note = "running with the capture signal blocked: not interrupted";
+    } else {
+      by_signal.push_back(running[i]);
+      by_signal_record.push_back(record_of[i]);
+    }
+  }
+  if (by_signal.empty()) return;
+  const char* refusal = nullptr;
+  const bool asked =
+      capture::capture_live_stacks(by_signal.data(), by_signal.size(), timeout_ns, &refusal);
+  for (size_t i = 0; i < by_signal.size(); ++i) {
+    ThreadRecord& record = dump->threads[by_signal_record[i]];
+    if (!asked) {
+      record.note = "running; not captured (" + perf_refusal + "; " + refusal + ")";
+    } else if (!by_signal[i].answered) {
+      record.note = "running; did not answer in time";
+    } else {
+      set_live_stack(&record, by_signal[i].frames, by_signal[i].depth);
+    }
+  }
+}
+
 std::mutex g_dump_mutex;
 
 }  // namespace
@@ -220,7 +298,6 @@ ThreadDump dump_threads(const DumpOptions& options) {
   std::vector<capture::CaptureRequest> live;
   std::vector<size_t> live_record;  // index into dump.threads of each live request
   std::vector<char> copy;
-  const int signo = capture::cpu_signal();
   for (int tid : task_ids()) {
     const Known known = lookup(tid);
     if (known.internal) {
@@ -244,58 +321,22 @@ ThreadDump dump_threads(const DumpOptions& options) {
       continue;
     }
     if (!line.readable) {
-      record.note = "its stack could not be read (/proc/self/task/" + std::to_string(tid) +
-                    "/syscall: " + std::strerror(errno) + ")";
+      record.note =
+          "its stack could not be read (/proc/self/task/" + std::to_string(tid) + "/syscall)";
     } else if (line.running) {
-      if (blocks_signal(tid, signo)) {
-        record.note = "running with the capture signal blocked: not interrupted";
-      } else {
-        capture::CaptureRequest request;
-        request.tid = tid;
-        request.stack_lo = known.stack_lo;
-        request.stack_hi = known.stack_hi;
-        live.push_back(request);
-        live_record.push_back(dump.threads.size());
-      }
+      capture::CaptureRequest request;
+      request.tid = tid;
+      request.stack_lo = known.stack_lo;
+      request.stack_hi = known.stack_hi;
+      live.push_back(request);
+      live_record.push_back(dump.threads.size());
     } else {
-      // Blocked: walk, then make sure it stayed where it was.
-      for (int attempt = 0; attempt < 3; ++attempt) {
-        record.stack = walk_blocked(line, known.stack_hi, &copy);
-        record.source = StackSource::kBlocked;
-        const SyscallLine again = read_syscall(tid);
-        if (again == line) break;
-        if (!again.readable || again.running) {
-          record.note = "it woke while being read: the stack may be inexact";
-          break;
-        }
-        line = again;
-        record.syscall = line.number;
-        if (attempt == 2) record.note = "it kept moving while being read: the stack may be inexact";
-      }
+      capture_blocked(&record, line, known.stack_hi, &copy);
     }
     dump.threads.push_back(std::move(record));
   }
+  if (!live.empty()) capture_running(&dump, live, live_record, options.live_timeout_ns, &copy);
 
-  if (!live.empty()) {
-    const char* refusal = nullptr;
-    if (!capture::capture_live_stacks(live.data(), live.size(), options.live_timeout_ns,
-                                      &refusal)) {
-      for (size_t index : live_record) {
-        dump.threads[index].note = std::string("running; not captured: ") + refusal;
-      }
-    } else {
-      for (size_t i = 0; i < live.size(); ++i) {
-        ThreadRecord& record = dump.threads[live_record[i]];
-        if (!live[i].answered) {
-          record.note = "running; did not answer in time";
-          continue;
-        }
-        record.source = StackSource::kLive;
-        record.stack.assign(live[i].frames, live[i].frames + live[i].depth);
-        if (!record.stack.empty()) record.stack[0] += 1;  // the exact PC, as a return address
-      }
-    }
-  }
   // A thread that answered after exiting, or that was gone by the time it was asked.
   std::erase_if(dump.threads, [](const ThreadRecord& record) {
     return record.source == StackSource::kNone && record.stack.empty() &&
