@@ -1,6 +1,9 @@
 #include "capture/unwind.h"
 
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -47,26 +50,89 @@ CPPROF_READS_RAW_STACK uintptr_t read_word(uintptr_t address, uintptr_t delta) {
   return *reinterpret_cast<const uintptr_t*>(address + delta);
 }
 
+// Reads `size` bytes of this process's memory at `address` with
+// process_vm_readv: an address unmapped meanwhile is a failed read, not a
+// fault.
+bool read_code(uintptr_t address, void* into, size_t size) {
+  iovec local{into, size};
+  iovec remote{reinterpret_cast<void*>(address), size};
+  return syscall(SYS_process_vm_readv, getpid(), &local, 1, &remote, 1, 0) ==
+         static_cast<long>(size);
+}
+
+// How well the code before `ra` fits a call into the function holding `pc`.
+enum class CallFit {
+  kNone,      // not a call instruction
+  kPossible,  // an indirect call (FF /2): any target
+  kDirect,    // a direct call to code near `pc`, or through a PLT stub to it
+};
+
+// Where a PLT stub at `stub` jumps (its GOT entry's value), or 0 if `stub`
+// is not one: "jmp *disp32(%rip)", possibly after endbr64 and a bnd prefix.
+uintptr_t plt_destination(uintptr_t stub) {
+  unsigned char code[11] = {};
+  if (!read_code(stub, code, sizeof code)) return 0;
+  size_t at = 0;
+  if (code[0] == 0xf3 && code[1] == 0x0f && code[2] == 0x1e && code[3] == 0xfa) at = 4;
+  if (code[at] == 0xf2) ++at;  // bnd
+  if (code[at] != 0xff || code[at + 1] != 0x25) return 0;
+  int32_t disp = 0;
+  for (int i = 3; i >= 0; --i) {
+    disp = static_cast<int32_t>((static_cast<uint32_t>(disp) << 8) | code[at + 2 + i]);
+  }
+  const uintptr_t got = stub + at + 6 + static_cast<intptr_t>(disp);
+  uintptr_t destination = 0;
+  return read_code(got, &destination, sizeof destination) ? destination : 0;
+}
+
+CallFit call_fit(uintptr_t ra, uintptr_t pc) {
+  constexpr uintptr_t kNear = uintptr_t{1} << 20;  // a function and its clones/parts
+  unsigned char code[8] = {};
+  if (!read_code(ra - sizeof code, code, sizeof code)) return CallFit::kNone;
+  const unsigned char* end = code + sizeof code;  // end[-k] is the byte at ra - k
+  if (end[-5] == 0xe8) {
+    int32_t rel = 0;
+    for (int i = 1; i <= 4; ++i) {
+      rel = static_cast<int32_t>((static_cast<uint32_t>(rel) << 8) | end[-i]);
+    }
+    uintptr_t target = ra + static_cast<intptr_t>(rel);
+    if (const uintptr_t through = plt_destination(target)) target = through;
+    const uintptr_t distance = target > pc ? target - pc : pc - target;
+    return distance < kNear ? CallFit::kDirect : CallFit::kNone;
+  }
+  for (int length : {2, 3, 4, 6, 7}) {
+    if (end[-length] == 0xff && ((end[-length + 1] >> 3) & 7) == 2) return CallFit::kPossible;
+  }
+  return CallFit::kNone;
+}
+
 // For a walk that started without the FP register (a thread blocked in the
 // kernel: /proc gives only its SP and PC), at the first frame that needs
-// it: the frame record the function's prologue pushed, found by scanning
-// up from SP for a word pair that looks like one, i.e. a return address
-// (code that has rows) at `ra_offset` above a saved FP that points further
-// up the stack (or is 0). A caller without frame pointers may have saved
-// any value, so a second pass asks only for the return address. 0 if
-// nothing in the first 4 KiB fits. A heuristic: a local holding a code
-// address can be mistaken for the record.
-uintptr_t find_frame_record(const UnwindIndex* index, uintptr_t sp, uintptr_t stack_hi,
-                            uintptr_t delta, intptr_t ra_offset) {
+// it (the function holding `pc`): the frame record its prologue pushed,
+// found by scanning up from SP for a word pair that looks like one, i.e. a
+// return address at `ra_offset` above a saved FP, where the return address
+// has rows and follows a call. Stale records left in the function's
+// uninitialised locals have the same shape, so candidates are taken in
+// tiers: first a direct call to this very function (checked through PLT
+// stubs) under a saved FP that points further up the stack (or is 0); then
+// any call under such an FP; then any call whatever the saved FP (a caller
+// without frame pointers may have left any value in it). 0 if nothing in
+// the first 4 KiB fits. Still a heuristic: a stale record of an indirect
+// call can be taken when the true one does not fit the first tier.
+uintptr_t find_frame_record(const UnwindIndex* index, uintptr_t pc, uintptr_t sp,
+                            uintptr_t stack_hi, uintptr_t delta, intptr_t ra_offset) {
   constexpr uintptr_t kWord = sizeof(uintptr_t);
   constexpr uintptr_t kScan = 4096;
   if (index == nullptr || ra_offset <= 0 || sp % kWord != 0) return 0;
-  for (int strict = 1; strict >= 0; --strict) {
+  for (int tier = 0; tier < 3; ++tier) {
     for (uintptr_t x = sp; x < sp + kScan && x + ra_offset + kWord <= stack_hi; x += kWord) {
       const uintptr_t saved = read_word(x, delta);
-      if (strict && saved != 0 && (saved <= x || saved >= stack_hi || saved % kWord != 0)) continue;
+      const bool fp_plausible = saved == 0 || (saved > x && saved < stack_hi && saved % kWord == 0);
+      if (tier < 2 && !fp_plausible) continue;
       const uintptr_t ra = read_word(x + ra_offset, delta);
-      if (ra > 4096 && find_unwind_row(*index, ra - 1) != nullptr) return x;
+      if (ra <= 4096 || find_unwind_row(*index, ra - 1) == nullptr) continue;
+      const CallFit fit = call_fit(ra, pc);
+      if (fit == CallFit::kDirect || (tier > 0 && fit == CallFit::kPossible)) return x;
     }
   }
   return 0;
@@ -170,7 +236,7 @@ CPPROF_READS_RAW_STACK WalkResult walk_stack_over(const UnwindIndex* index,
         case CfaRule::kFp:
           if (fp == 0 && scan_for_fp) {
             fp = find_frame_record(
-                index, sp, stack_hi, delta,
+                index, pc, sp, stack_hi, delta,
                 static_cast<intptr_t>(row->cfa_offset) - static_cast<intptr_t>(kWord));
             scan_for_fp = false;  // once: later frames restore FP from records
           }
@@ -208,7 +274,7 @@ CPPROF_READS_RAW_STACK WalkResult walk_stack_over(const UnwindIndex* index,
     } else {
       // No rows for this code: follow the frame record, as a plain FP walk does.
       if (fp == 0 && scan_for_fp) {
-        fp = find_frame_record(index, sp, stack_hi, delta, kWord);
+        fp = find_frame_record(index, pc, sp, stack_hi, delta, kWord);
         scan_for_fp = false;
       }
       if (fp < lo || fp % kWord != 0 || fp > stack_hi - 2 * kWord) break;

@@ -111,10 +111,26 @@ Ending finish(Target& target) {
   return ending;
 }
 
+// Preloading needs the release build (DESIGN.md). And in the sanitizer
+// build, ASan's interceptors (built with frame pointers) sit between libc
+// and the program in every blocking call: a blocked thread's walk must find
+// the interceptor's frame record by scanning, and stale records in its
+// locals can be taken for it (docs/threads.md), so the frames below it are
+// not asserted there; counts, texts, EINTR and survival still are.
+#ifdef CPPROF_SANITIZE
+constexpr bool kExactBlockedStacks = false;
+#define SKIP_IF_PRELOADED(how) \
+  if ((how) != Launch::kLinked) GTEST_SKIP() << "preloading needs the release build (DESIGN.md)"
+#else
+constexpr bool kExactBlockedStacks = true;
+#define SKIP_IF_PRELOADED(how) (void)0
+#endif
+
 class GoroutineProfile : public ::testing::TestWithParam<Launch> {};
 
 // The program: main, 3 threads blocked in a, 5 in b, 2 spinning in c.
 TEST_P(GoroutineProfile, CountsEveryThreadWhereItIs) {
+  SKIP_IF_PRELOADED(GetParam());
   std::string error;
   Target target =
       start_program(GetParam(), "thread_burner",
@@ -127,8 +143,8 @@ TEST_P(GoroutineProfile, CountsEveryThreadWhereItIs) {
       [&] {
         raw = RawProfile();
         return fetch_raw(target.port, "/debug/pprof/goroutine", &raw) &&
-               threads_under(raw, "thread_blocked_a") == 3 &&
-               threads_under(raw, "thread_blocked_b") == 5;
+               (!kExactBlockedStacks || (threads_under(raw, "thread_blocked_a") == 3 &&
+                                         threads_under(raw, "thread_blocked_b") == 5));
       },
       10s);
   EXPECT_TRUE(placed) << describe(raw);
@@ -138,21 +154,26 @@ TEST_P(GoroutineProfile, CountsEveryThreadWhereItIs) {
   EXPECT_EQ(raw.period_type.type, "goroutine");
   EXPECT_EQ(raw.period, 1);
   EXPECT_EQ(threads_under(raw, "thread_spinning_c"), 2) << describe(raw);
-  EXPECT_EQ(threads_under(raw, "main"), 1) << describe(raw);
+  if (kExactBlockedStacks) {
+    EXPECT_EQ(threads_under(raw, "main"), 1) << describe(raw);
+  }
   EXPECT_EQ(total(raw), 11) << "main + 10 threads; cpprof's own are left out\n" << describe(raw);
   // Blocked threads are read through their system call into the program.
   EXPECT_EQ(threads_under(raw, "read"), 4) << "a's three and main\n" << describe(raw);
+  EXPECT_EQ(threads_under(raw, "__pthread_cond_wait_common"), 5) << "b's five\n" << describe(raw);
   expect_no_cpprof_frames(raw);
 
   // debug=1: Go's grouped text; the blocked ones grouped 3 and 5.
   HttpResponse text = http_get(target.port, "/debug/pprof/goroutine?debug=1");
   ASSERT_EQ(text.status, 200);
   EXPECT_EQ(text.body.rfind("goroutine profile: total 11\n", 0), 0u) << text.body;
-  EXPECT_EQ(count_matches(text.body,
-                          "\n3 @( 0x[0-9a-f]+)+\n(#\t[^\n]*\n)*#\t0x[0-9a-f]+\t[^\n]*"
-                          "thread_blocked_a\\+0x"),
-            1)
-      << text.body;
+  if (kExactBlockedStacks) {
+    EXPECT_EQ(count_matches(text.body,
+                            "\n3 @( 0x[0-9a-f]+)+\n(#\t[^\n]*\n)*#\t0x[0-9a-f]+\t[^\n]*"
+                            "thread_blocked_a\\+0x"),
+              1)
+        << text.body;
+  }
   EXPECT_EQ(count_matches(text.body,
                           "\n5 @( 0x[0-9a-f]+)+\n(#\t[^\n]*\n)*#\t0x[0-9a-f]+\t[^\n]*"
                           "thread_blocked_b\\+0x"),
@@ -183,6 +204,7 @@ TEST_P(GoroutineProfile, CountsEveryThreadWhereItIs) {
 
 // threadcreate: the live threads under the function that created them.
 TEST_P(GoroutineProfile, ThreadCreateCountsThreadsUnderTheirCreator) {
+  SKIP_IF_PRELOADED(GetParam());
   std::string error;
   Target target =
       start_program(GetParam(), "thread_burner",
@@ -208,6 +230,7 @@ TEST_P(GoroutineProfile, ThreadCreateCountsThreadsUnderTheirCreator) {
 // time (running, or about to block, whenever a dump looks): a hundred
 // dumps, and not one EINTR.
 TEST_P(GoroutineProfile, DumpsNeverInterruptBlockingCalls) {
+  SKIP_IF_PRELOADED(GetParam());
   std::string error;
   Target target = start_program(GetParam(), "thread_burner", {"--eintr"}, &error);
   ASSERT_NE(target.port, 0) << error;
@@ -219,7 +242,9 @@ TEST_P(GoroutineProfile, DumpsNeverInterruptBlockingCalls) {
   RawProfile raw;
   ASSERT_TRUE(fetch_raw(target.port, "/debug/pprof/goroutine", &raw));
   for (const char* function : {"eintr_epoll_wait", "eintr_poll", "eintr_nanosleep", "eintr_read"}) {
-    EXPECT_EQ(threads_under(raw, function), 1) << function << "\n" << describe(raw);
+    if (kExactBlockedStacks) {
+      EXPECT_EQ(threads_under(raw, function), 1) << function << "\n" << describe(raw);
+    }
   }
   EXPECT_EQ(finish(target).eintr, 0) << "a dump made a blocking call fail with EINTR";
 }
@@ -227,6 +252,7 @@ TEST_P(GoroutineProfile, DumpsNeverInterruptBlockingCalls) {
 // Dumps in a loop while threads are created and exit: every dump answers,
 // pprof reads them, and the program carries on and exits normally.
 TEST_P(GoroutineProfile, SurvivesThreadsComingAndGoing) {
+  SKIP_IF_PRELOADED(GetParam());
   std::string error;
   Target target =
       start_program(GetParam(), "thread_burner", {"--churn", "--blocked-a", "1"}, &error);
@@ -239,7 +265,9 @@ TEST_P(GoroutineProfile, SurvivesThreadsComingAndGoing) {
     if (i % 20 == 1) {  // the protobuf ones
       RawProfile raw;
       ASSERT_TRUE(read_raw(response.body, &raw));
-      EXPECT_EQ(threads_under(raw, "thread_blocked_a"), 1) << describe(raw);
+      if (kExactBlockedStacks) {
+        EXPECT_EQ(threads_under(raw, "thread_blocked_a"), 1) << describe(raw);
+      }
     }
   }
   EXPECT_GT(finish(target).churned, 0);

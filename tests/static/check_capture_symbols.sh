@@ -38,6 +38,10 @@ declare -A allowed_in=(
   # A thread dump's requester (never a handler) queues the capture signal
   # with a sender's pid and uid, as sigqueue does: plain system calls.
   [thread_capture.cc.o]="getpid getuid"
+  # Walks over another thread's stack copy (thread dumps, never a handler)
+  # check a candidate return address's call instruction with
+  # process_vm_readv on this process: getpid, a plain system call.
+  [unwind.cc.o]="getpid"
   # The malloc family finds the allocator below it once (dlsym, dladdr),
   # in the first allocation or at load, while allocations meanwhile come
   # from a static arena; glibc's __libc_* entry points are the fallback.
