@@ -149,9 +149,9 @@ CPPROF_ALLOC_HOOK void* calloc(size_t count, size_t size) noexcept {
   }
   if (!alloc_ready()) return cpprof::capture::bootstrap_alloc(16, bytes);  // zeroed
   if (void* sampled = cpprof::capture::maybe_sample(bytes, 16)) {
-    // Runs of 64 KiB and more are fresh or given-back pages, zero already;
-    // smaller slots are reused (sampled_region.cc).
-    if (bytes < (size_t{64} << 10)) {
+    // Fresh or given-back pages are zero already; reused slots are not
+    // (sampled_region.cc).
+    if (cpprof::capture::sampled_needs_zeroing(sampled)) {
       auto* out = static_cast<unsigned char*>(sampled);
       for (size_t i = 0; i < bytes; ++i) out[i] = 0;
     }

@@ -41,6 +41,11 @@ inline bool in_sampled_region(const void* ptr) {
 // or cannot be reserved (the caller then allocates normally, unsampled).
 void* sampled_alloc(size_t size, size_t alignment, uint32_t bucket);
 
+// Whether calloc must zero the sampled object at `ptr`: its slot was used
+// before (small slots, small runs, a class's warm run), rather than fresh
+// or given back to the kernel (zero pages).
+bool sampled_needs_zeroing(const void* ptr);
+
 // Frees a sampled object; returns its bucket and requested size.
 void sampled_free(void* ptr, uint32_t* bucket, uint64_t* requested);
 
