@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "sources/heap/heap_delta.h"
 #include "sources/threads/thread_dump.h"
 #include "sources/threads/thread_profiles.h"
 
@@ -42,6 +43,9 @@ http::ProfileEntry thread_entry(std::string name, std::string description,
     return count < 0 ? std::nullopt : std::optional<int64_t>(count);
   };
   entry.text_debug_levels = creation ? std::vector<int>{1} : std::vector<int>{1, 2};
+  // seconds=N: Go's serveDeltaProfile (later minus earlier per stack, zeros
+  // dropped), which delta_heap implements for any profile of this process.
+  entry.delta = sources::delta_heap;
   entry.open = [&symbolizer, creation](http::Refusal*) -> std::unique_ptr<http::Collection> {
     sources::DumpOptions options;
     options.stacks = !creation;  // where threads were made needs no walk of where they are

@@ -195,6 +195,12 @@ TEST_P(GoroutineProfile, CountsEveryThreadWhereItIs) {
             10)
       << full.body;
 
+  // seconds=N: Go's delta; nothing started or ended in the window.
+  RawProfile delta;
+  ASSERT_TRUE(fetch_raw(target.port, "/debug/pprof/goroutine?seconds=1", &delta));
+  EXPECT_EQ(total(delta), 0) << describe(delta);
+  EXPECT_GE(delta.duration_nanos, 1000000000);
+
   // The index page counts them.
   HttpResponse index = http_get(target.port, "/debug/pprof/");
   EXPECT_NE(index.body.find("<td>threads running:</td><td>11</td>"), std::string::npos)
