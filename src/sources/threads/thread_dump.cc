@@ -48,7 +48,9 @@ std::string task_path(int tid, const char* file) {
   return "/proc/self/task/" + std::to_string(tid) + "/" + file;
 }
 
-std::vector<int> task_ids() {
+}  // namespace
+
+std::vector<int> process_thread_ids() {
   std::vector<int> tids;
   DIR* dir = opendir("/proc/self/task");
   if (dir == nullptr) return tids;
@@ -60,6 +62,8 @@ std::vector<int> task_ids() {
   std::sort(tids.begin(), tids.end());
   return tids;
 }
+
+namespace {
 
 // Name and state from /proc/self/task/TID/stat: "tid (comm) S ...", where
 // comm may itself hold spaces and parentheses.
@@ -298,7 +302,7 @@ ThreadDump dump_threads(const DumpOptions& options) {
   std::vector<capture::CaptureRequest> live;
   std::vector<size_t> live_record;  // index into dump.threads of each live request
   std::vector<char> copy;
-  for (int tid : task_ids()) {
+  for (int tid : process_thread_ids()) {
     const Known known = lookup(tid);
     if (known.internal) {
       ++dump.internal;
@@ -350,7 +354,7 @@ ThreadDump dump_threads(const DumpOptions& options) {
 }
 
 int64_t host_thread_count() {
-  const std::vector<int> tids = task_ids();
+  const std::vector<int> tids = process_thread_ids();
   if (tids.empty()) return -1;
   int64_t count = 0;
   for (int tid : tids) {

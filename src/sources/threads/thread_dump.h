@@ -68,6 +68,10 @@ std::string thread_state_name(char state);
 // or "syscall N" for one without a name here.
 std::string syscall_name(int64_t number);
 
+// Every thread of the process now (cpprof's included), from /proc/self/task,
+// sorted; empty if /proc is unavailable.
+std::vector<int> process_thread_ids();
+
 // The host's threads now (not cpprof's), from /proc/self/task; -1 if unknown.
 int64_t host_thread_count();
 

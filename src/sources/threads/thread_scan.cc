@@ -1,6 +1,5 @@
 #include "sources/threads/thread_scan.h"
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,21 +9,15 @@
 #include <sstream>
 #include <string>
 
+#include "sources/threads/thread_dump.h"
 #include "symbolize/proc_maps.h"
 
 namespace cpprof::sources {
 namespace {
 
 std::set<int> live_tids() {
-  std::set<int> tids;
-  DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr) return tids;
-  while (dirent* entry = readdir(dir)) {
-    int tid = std::atoi(entry->d_name);
-    if (tid > 0) tids.insert(tid);
-  }
-  closedir(dir);
-  return tids;
+  const std::vector<int> tids = process_thread_ids();
+  return std::set<int>(tids.begin(), tids.end());
 }
 
 // The stack pointer of a thread blocked in a system call: the second to last
