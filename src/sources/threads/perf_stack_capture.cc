@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -23,6 +24,7 @@ namespace {
 constexpr uint64_t kStackBytes = 32768;  // user stack copied per sample
 constexpr size_t kDataPages = 16;        // 64 KiB ring: one sample fits whole
 constexpr size_t kPage = 4096;
+constexpr size_t kBatch = 6;  // events open at once: 6 rings of 68 KiB
 constexpr uint64_t kRegs =
     (1ull << PERF_REG_X86_BP) | (1ull << PERF_REG_X86_SP) | (1ull << PERF_REG_X86_IP);
 
@@ -155,43 +157,50 @@ bool may_still_run(int tid) {
 bool capture_running_stacks(const std::vector<int>& tids, int64_t timeout_ns,
                             std::vector<PerfStack>* out, std::string* why) {
   out->assign(tids.size(), PerfStack());
+  for (size_t i = 0; i < tids.size(); ++i) (*out)[i].tid = tids[i];
   const PerfFdRange range = current_perf_fd_range();
-  std::vector<Event> events(tids.size());
+  const int64_t deadline = now_ns() + timeout_ns;
+  std::vector<char> stack;
   bool any_opened = false;
   int first_error = 0;
-  for (size_t i = 0; i < tids.size(); ++i) {
-    (*out)[i].tid = tids[i];
-    events[i] = open_event(tids[i], range);
-    if (events[i].fd >= 0) {
-      any_opened = true;
-    } else if (first_error == 0 && events[i].fd != -ESRCH) {
-      first_error = -events[i].fd;
+  // A few events at a time: an unprivileged process may lock only
+  // perf_event_mlock_kb (516 KiB by default) of rings.
+  for (size_t first = 0; first < tids.size(); first += kBatch) {
+    const size_t last = std::min(tids.size(), first + kBatch);
+    Event events[kBatch];
+    for (size_t i = first; i < last; ++i) {
+      Event& event = events[i - first];
+      event = open_event(tids[i], range);
+      (*out)[i].opened = event.fd >= 0;
+      if (event.fd >= 0) {
+        any_opened = true;
+      } else if (first_error == 0 && event.fd != -ESRCH) {
+        first_error = -event.fd;
+      }
     }
+    for (int round = 1;; ++round) {
+      size_t waiting = 0;
+      for (size_t i = first; i < last; ++i) {
+        Event& event = events[i - first];
+        if (event.fd < 0) continue;
+        if (take_sample(event, &(*out)[i], &stack)) {
+          close_event(event);
+        } else if (round % 10 == 0 && !may_still_run(tids[i])) {
+          close_event(event);  // exited or blocked: the caller reads it from /proc
+        } else {
+          ++waiting;
+        }
+      }
+      if (waiting == 0 || now_ns() >= deadline) break;
+      timespec pause{0, 100000};
+      nanosleep(&pause, nullptr);
+    }
+    for (Event& event : events) close_event(event);
   }
   if (!any_opened && first_error != 0) {
     *why = std::string("perf_event_open: ") + std::strerror(first_error);
     return false;
   }
-  const int64_t deadline = now_ns() + timeout_ns;
-  std::vector<char> stack;
-  size_t waiting = 0;
-  for (int round = 1;; ++round) {
-    waiting = 0;
-    for (size_t i = 0; i < tids.size(); ++i) {
-      if (events[i].fd < 0) continue;
-      if (take_sample(events[i], &(*out)[i], &stack)) {
-        close_event(events[i]);
-      } else if (round % 10 == 0 && !may_still_run(tids[i])) {
-        close_event(events[i]);  // exited or blocked: the caller reads it from /proc
-      } else {
-        ++waiting;
-      }
-    }
-    if (waiting == 0 || now_ns() >= deadline) break;
-    timespec pause{0, 100000};
-    nanosleep(&pause, nullptr);
-  }
-  for (Event& event : events) close_event(event);
   return true;
 }
 

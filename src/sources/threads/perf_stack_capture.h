@@ -20,11 +20,14 @@ namespace cpprof::sources {
 
 struct PerfStack {
   int tid = 0;
+  bool opened = false;           // false: no event could be opened on it (ask it otherwise)
   bool sampled = false;          // false: no sample came (the thread did not run in user space)
   std::vector<uint64_t> frames;  // the sampled PC, then return addresses
 };
 
-// Samples each of `tids` once, waiting at most `timeout_ns` in all.
+// Samples each of `tids` once, a few threads at a time (rings are locked
+// memory, limited for unprivileged processes), waiting at most
+// `timeout_ns` in all.
 // Returns false (nothing sampled, `why` set) when perf events cannot be
 // opened here at all.
 bool capture_running_stacks(const std::vector<int>& tids, int64_t timeout_ns,

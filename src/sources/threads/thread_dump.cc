@@ -260,7 +260,7 @@ void capture_running(ThreadDump* dump, const std::vector<capture::CaptureRequest
     const SyscallLine line = read_syscall(record.tid);
     if (line.readable && !line.running) {
       capture_blocked(&record, line, running[i].stack_hi, copy);
-    } else if (perf) {
+    } else if (perf && sampled[i].opened) {
       record.note = "running, but not in user space while sampled (a long system call?)";
     } else if (blocks_signal(record.tid, signo)) {
       record.note = "running with the capture signal blocked: not interrupted";
