@@ -1,10 +1,12 @@
 // The `cpprof` command line.
 //
-//   cpprof run [--http ADDR] -- PROGRAM [ARGS...]
+//   cpprof run [--http ADDR] [--out DIR] -- PROGRAM [ARGS...]
 //
 // Runs PROGRAM in place of itself (same pid, so the caller sees PROGRAM's
-// exit code and signals) with libcpprof preloaded and serving on ADDR.
+// exit code and signals) with libcpprof preloaded and serving on ADDR, and
+// with --out, writing its whole-run CPU and heap profiles into DIR at exit.
 #include <limits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,10 +21,12 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: cpprof run [--http HOST:PORT] [--] PROGRAM [ARGS...]\n"
+    "usage: cpprof run [--http HOST:PORT] [--out DIR] [--] PROGRAM [ARGS...]\n"
     "\n"
     "Runs PROGRAM with cpprof preloaded, serving Go-compatible profiles at\n"
     "http://HOST:PORT/debug/pprof/ (default 127.0.0.1:6060; port 0 picks one).\n"
+    "--out DIR also writes DIR/cpu.PID.pb.gz (the whole run) and\n"
+    "DIR/heap.PID.pb.gz when PROGRAM exits normally (CPPROF_OUT).\n"
     "Only PROGRAM serves; the processes it starts inherit the preload but do\n"
     "not serve. Environment: CPPROF_LIBRARY overrides where libcpprof.so is\n"
     "found; every other CPPROF_* variable is passed on (see the README).\n";
@@ -58,6 +62,7 @@ std::string find_library() {
 
 int run(int argc, char** argv) {
   std::string http = "127.0.0.1:6060";
+  std::string out;
   int i = 0;
   for (; i < argc; ++i) {
     std::string arg = argv[i];
@@ -72,6 +77,16 @@ int run(int argc, char** argv) {
       } else {
         http = arg.substr(7);
       }
+      continue;
+    }
+    if (arg == "--out" || arg.rfind("--out=", 0) == 0) {
+      if (arg == "--out") {
+        if (i + 1 >= argc) return usage_error("--out needs a directory");
+        out = argv[++i];
+      } else {
+        out = arg.substr(6);
+      }
+      if (out.empty()) return usage_error("--out needs a directory");
       continue;
     }
     if (arg == "-h" || arg == "--help") {
@@ -97,6 +112,19 @@ int run(int argc, char** argv) {
   }
   setenv("LD_PRELOAD", preload.c_str(), 1);
   setenv("CPPROF_HTTP", http.c_str(), 1);
+  if (!out.empty()) {
+    // Absolute: the program may change its working directory before exit.
+    if (mkdir(out.c_str(), 0700) != 0 && errno != EEXIST) {
+      std::fprintf(stderr, "cpprof: --out %s: %s\n", out.c_str(), std::strerror(errno));
+      return 2;
+    }
+    char resolved[PATH_MAX];
+    if (realpath(out.c_str(), resolved) == nullptr) {
+      std::fprintf(stderr, "cpprof: --out %s: %s\n", out.c_str(), std::strerror(errno));
+      return 2;
+    }
+    setenv("CPPROF_OUT", resolved, 1);
+  }
   // Only this process (the pid survives exec) serves; its children inherit
   // the preload but stay quiet.
   setenv("CPPROF_RUN_PID", std::to_string(getpid()).c_str(), 1);

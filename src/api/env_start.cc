@@ -1,6 +1,7 @@
 // Starting a server when the library loads, if CPPROF_HTTP asks for one:
 // how a binary built without cpprof gets profiled (LD_PRELOAD, cpprof run).
 // Without CPPROF_HTTP, loading the library starts no thread and arms no timer.
+// CPPROF_OUT=DIR profiles the whole run into files at exit (exit_profiles.h).
 // Under `cpprof run`, only the launched process serves (CPPROF_RUN_PID).
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "api/exit_profiles.h"
 #include "api/log.h"
 #include "capture/alloc_counters.h"
 #include "capture/heap_sampler.h"
@@ -66,16 +68,21 @@ void configure_heap_sampling() {
   // Reading the environment and starting the server allocate on the host's
   // main thread: cpprof's work, not the program's (counts and heap samples).
   capture::InternalAllocScope own;
+  if (launched_process_is_elsewhere()) return;
   const char* http = std::getenv("CPPROF_HTTP");
-  if (http == nullptr || *http == '\0' || launched_process_is_elsewhere()) return;
+  const char* out = std::getenv("CPPROF_OUT");
+  const bool serve = http != nullptr && *http != '\0';
+  const bool write_at_exit = out != nullptr && *out != '\0';
+  if (!serve && !write_at_exit) return;
   std::string error;
   Options options = options_from_environment(Options{}, &error);
   if (!error.empty()) {
-    log_line(options.log, "not serving: " + error);
+    log_line(options.log, (serve ? "not serving: " : "no profiles at exit: ") + error);
     return;
   }
   // Never destroyed: the host's exit must not wait for, or race with, our threads.
-  new Server(std::move(options));
+  if (serve) new Server(options);
+  if (write_at_exit) start_exit_profiles(out, options);
 }
 
 }  // namespace
