@@ -155,7 +155,22 @@ void Listener::admit(int fd) {
   sessions.erase(std::remove_if(sessions.begin(), sessions.end(),
                                 [](const std::weak_ptr<Session>& s) { return s.expired(); }),
                  sessions.end());
-  if (static_cast<int>(sessions.size()) >= state_.config.max_connections) return reject(fd);
+  if (static_cast<int>(sessions.size()) >= state_.config.max_connections) {
+    // Full: make room by closing the connection that has waited longest for
+    // a request of its own (idle keep-alives, slow senders); only when every
+    // connection is being answered is the new one refused.
+    auto oldest = sessions.end();
+    for (auto it = sessions.begin(); it != sessions.end(); ++it) {
+      auto session = it->lock();
+      if (!session || !session->waiting_for_request()) continue;
+      if (oldest == sessions.end() || session->waiting_since() < oldest->lock()->waiting_since()) {
+        oldest = it;
+      }
+    }
+    if (oldest == sessions.end()) return reject(fd);
+    if (auto session = oldest->lock()) session->close();
+    sessions.erase(oldest);
+  }
   tcp::socket socket(state_.io);
   if (!adopt(fd, &socket)) return;
   boost::system::error_code ec;

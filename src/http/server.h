@@ -38,7 +38,10 @@ struct ServerConfig {
   std::string token;          // if set, every request needs "Authorization: Bearer <token>"
   int max_seconds = 3600;     // upper bound of seconds=N
   int max_windows = 16;       // concurrent windows beyond this get 503
-  int max_connections = 64;   // connections beyond this get 503 and are closed
+  // Connections at once. A new one beyond this closes the connection that
+  // has waited longest for a request; if every connection is being
+  // answered, the new one gets 503 and is closed.
+  int max_connections = 64;
   // A request must arrive in full within this long of the connection being
   // opened or going idle (keep-alive), so slow clients cannot hold slots.
   int idle_timeout_seconds = 30;

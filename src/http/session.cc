@@ -32,6 +32,8 @@ void Session::start() { read_request(); }
 
 void Session::read_request() {
   if (closed_) return;
+  writing_ = false;
+  waiting_since_ = std::chrono::steady_clock::now();
   parser_.emplace();
   parser_->header_limit(kMaxHeaderBytes);
   parser_->body_limit(kMaxBodyBytes);
@@ -158,6 +160,7 @@ void Session::on_watch(beast::error_code ec, size_t bytes) {
 }
 
 void Session::write(Response response) {
+  writing_ = true;
   auto message = std::make_shared<Response>(std::move(response));
   stream_.expires_after(std::chrono::seconds(kWriteTimeoutSeconds));
   bhttp::async_write(stream_, *message,

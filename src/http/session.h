@@ -13,6 +13,7 @@
 // for its answer keep it alive.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -48,6 +49,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // Closes the connection; a request waiting for its answer is told it is gone.
   void close();
 
+  // Whether the connection only waits for (or is still sending) a request:
+  // no request of it is being answered. Such connections are what the
+  // listener closes, oldest first, to admit a new one when all slots are
+  // taken, so that idle clients cannot keep a profile request out.
+  bool waiting_for_request() const { return !closed_ && !awaiting_response_ && !writing_; }
+  // Since when it has been waiting (the start of its current read).
+  std::chrono::steady_clock::time_point waiting_since() const { return waiting_since_; }
+
  private:
   void read_request();
   void on_header(boost::beast::error_code ec);
@@ -75,6 +84,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // that read has been cancelled (one read and one write at a time).
   std::optional<Response> pending_;
   bool closed_ = false;
+  bool writing_ = false;
+  std::chrono::steady_clock::time_point waiting_since_{};
 };
 
 }  // namespace cpprof::http

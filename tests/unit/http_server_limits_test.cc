@@ -92,23 +92,57 @@ TEST(HttpServerBind, PortInUseIsAnErrorNotACrash) {
   EXPECT_EQ(http_get(first->port, "/debug/pprof/").status, 200);
 }
 
-TEST(HttpServerLimits, ConnectionsBeyondMaxGet503) {
+TEST(HttpServerLimits, IdleConnectionsMakeRoomForANewOneOldestFirst) {
   ServerConfig config;
   config.max_connections = 2;
   auto r = run(config);
   HttpRequest request;
   request.target = "/debug/pprof/";
   request.keep_alive = true;
-  auto a = std::make_unique<test::HttpConnection>(r->port);
+  test::HttpConnection a(r->port);
+  ASSERT_EQ(a.request(request).status, 200);
+  std::this_thread::sleep_for(10ms);
   test::HttpConnection b(r->port);
-  ASSERT_EQ(a->request(request).status, 200);
   ASSERT_EQ(b.request(request).status, 200);
+  // Both slots hold idle keep-alive connections: the third is served, and
+  // the one idle longest (a) is the one closed for it.
   test::HttpConnection c(r->port);
+  EXPECT_EQ(c.request(request).status, 200);
+  EXPECT_TRUE(a.wait_for_close(5s));
+  EXPECT_EQ(b.request(request).status, 200);
+}
+
+TEST(HttpServerLimits, ConnectionsBeyondMaxGet503WhenEveryOneIsBeingAnswered) {
+  ServerConfig config;
+  config.max_connections = 2;
+  auto r = run(config);
+  // Two connections wait for the answer of a 3-second window.
+  const char* window = "GET /debug/pprof/profile?seconds=3 HTTP/1.1\r\nHost: x\r\n\r\n";
+  test::HttpConnection a(r->port);
+  test::HttpConnection b(r->port);
+  ASSERT_TRUE(a.send_raw(window));
+  ASSERT_TRUE(b.send_raw(window));
+  std::this_thread::sleep_for(300ms);
+  test::HttpConnection c(r->port);
+  HttpRequest request;
+  request.target = "/debug/pprof/";
   HttpResponse refused = c.request(request);
   EXPECT_EQ(refused.status, 503) << refused.error;
   EXPECT_EQ(refused.body, "too many connections\n");
-  a.reset();  // frees a slot once the server sees the close
+  EXPECT_EQ(a.read_response(10s).status, 200);
   EXPECT_TRUE(eventually([&] { return http_get(r->port, "/debug/pprof/").status == 200; }));
+}
+
+TEST(HttpServerLimits, TwoHundredIdleConnectionsDoNotKeepAProfileRequestOut) {
+  auto r = run({});  // the default limit
+  std::vector<std::unique_ptr<test::HttpConnection>> idle;
+  for (int i = 0; i < 200; ++i) {
+    idle.push_back(std::make_unique<test::HttpConnection>(r->port));
+    ASSERT_TRUE(idle.back()->connected());
+  }
+  std::this_thread::sleep_for(200ms);  // all accepted
+  HttpResponse answer = http_get(r->port, "/debug/pprof/profile?seconds=1");
+  EXPECT_EQ(answer.status, 200) << answer.error;
 }
 
 TEST(HttpServerLimits, OversizedHeaderIs431AndBodyIs413) {
