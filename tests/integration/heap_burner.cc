@@ -35,13 +35,7 @@
 #include "cpprof/server.h"
 #endif
 
-// Each site must stay a function of its own, called, not inlined, cloned or
-// folded with another of the same code.
-#if defined(__clang__)
-#define SITE [[gnu::noinline]]
-#else
-#define SITE [[gnu::noipa]]
-#endif
+#include "site.h"
 
 namespace {
 

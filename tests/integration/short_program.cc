@@ -12,11 +12,7 @@
 #include <cstring>
 #include <vector>
 
-#if defined(__clang__)
-#define SITE [[gnu::noinline]]
-#else
-#define SITE [[gnu::noipa]]
-#endif
+#include "site.h"
 
 namespace {
 

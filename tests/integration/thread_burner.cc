@@ -39,11 +39,7 @@
 #include "cpprof/server.h"
 #endif
 
-#if defined(__clang__)
-#define SITE [[gnu::noinline]]
-#else
-#define SITE [[gnu::noipa]]
-#endif
+#include "site.h"
 
 namespace {
 
