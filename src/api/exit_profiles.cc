@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -62,11 +63,12 @@ bool write_file(const std::string& dir, const std::string& name, const std::stri
 }
 
 void write_exit_profiles() {
-  ExitState* state = g_state;
+  ExitState* state = g_state;  // stays reachable: never freed, never a leak
   // Only the process that started the window: a forked child that exits
   // through exit() has no sampler of its own (and must not overwrite).
   if (state == nullptr || state->pid != getpid()) return;
-  g_state = nullptr;
+  static std::atomic<bool> done{false};
+  if (done.exchange(true)) return;
   capture::InternalAllocScope own;  // what writing allocates is cpprof's
   const std::string suffix = std::to_string(state->pid) + ".pb.gz";
   std::string written;
