@@ -74,7 +74,10 @@ void write_exit_profiles() {
   std::string written;
   std::string error;
   if (state->window) {
-    const profile::Profile cpu = state->rt->cpu->finish(state->window);
+    std::string stopped;
+    const profile::Profile cpu = state->rt->cpu->finish(state->window, &stopped);
+    if (!stopped.empty())
+      log_line(state->log, "CPPROF_OUT: the CPU profile stops early: " + stopped);
     if (write_file(state->dir, "cpu." + suffix, profile::encode_pprof_gz(cpu), &error)) {
       written += " cpu." + suffix;
     } else {

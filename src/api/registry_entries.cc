@@ -1,5 +1,7 @@
 #include <atomic>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "api/heap_entries.h"
@@ -11,16 +13,34 @@
 namespace cpprof::api {
 namespace {
 
+// Logs `message` the first time only: one line for the operator, not one per scrape.
+void log_once(std::atomic<bool>& logged, const std::string& log, const std::string& message) {
+  if (!logged.exchange(true)) log_line(log, message);
+}
+
 // A CPU profile request's window.
 class CpuCollection final : public http::Collection {
  public:
-  CpuCollection(sources::CpuProfiler& cpu, std::shared_ptr<sources::CpuProfiler::Window> window)
-      : cpu_(cpu), window_(std::move(window)) {}
-  profile::Profile finish() override { return cpu_.finish(window_); }
+  CpuCollection(sources::CpuProfiler& cpu, std::shared_ptr<sources::CpuProfiler::Window> window,
+                std::string log)
+      : cpu_(cpu), window_(std::move(window)), log_(std::move(log)) {}
+
+  // Sampling that had to stop during the window (the program took the
+  // signal) answers with the reason, not with a profile cut short: the
+  // server turns the exception into an error response.
+  profile::Profile finish() override {
+    std::string error;
+    profile::Profile profile = cpu_.finish(window_, &error);
+    if (error.empty()) return profile;
+    static std::atomic<bool> logged{false};
+    log_once(logged, log_, "CPU profile ended early: " + error);
+    throw http::CollectionRefused({503, "could not finish the CPU profile: " + error});
+  }
 
  private:
   sources::CpuProfiler& cpu_;
   std::shared_ptr<sources::CpuProfiler::Window> window_;
+  const std::string log_;
 };
 
 http::ProfileEntry cpu_entry(Runtime& rt) {
@@ -38,12 +58,11 @@ http::ProfileEntry cpu_entry(Runtime& rt) {
     if (window == nullptr) {
       refusal->status = 503;
       refusal->message = "could not enable CPU profiling: " + error;
-      // One line for the operator, not one per scrape.
       static std::atomic<bool> logged{false};
-      if (!logged.exchange(true)) log_line(log, refusal->message);
+      log_once(logged, log, refusal->message);
       return nullptr;
     }
-    return std::make_unique<CpuCollection>(*cpu, std::move(window));
+    return std::make_unique<CpuCollection>(*cpu, std::move(window), log);
   };
   return entry;
 }

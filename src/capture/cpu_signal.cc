@@ -17,6 +17,9 @@ std::atomic<SampleRing*> g_ring{nullptr};
 std::atomic<bool> g_enabled{false};
 std::atomic<uint64_t> g_seen{0};
 std::atomic<int> g_installed_signo{0};
+// Signals the program took from cpprof (bit signo - 1): never used again.
+std::atomic<uint64_t> g_given_up{0};
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
 
 // Reads the two words at the interrupted SP, but only inside known stack bounds.
 CPPROF_READS_RAW_STACK void read_stack_top(uintptr_t sp, uintptr_t lo, uintptr_t hi,
@@ -27,9 +30,12 @@ CPPROF_READS_RAW_STACK void read_stack_top(uintptr_t sp, uintptr_t lo, uintptr_t
   out[1] = words[1];
 }
 
-void on_cpu_signal(int /*signo*/, siginfo_t* info, void* ucontext) {
+void on_cpu_signal(int signo, siginfo_t* info, void* ucontext) {
   ErrnoGuard errno_guard;
   if (answer_capture_request(info, ucontext)) return;  // a goroutine dump, not a CPU sample
+  // A signal cpprof gave up, passed on by the program's handler that took
+  // it (or ours, put back by the program): its ticks are the program's.
+  if (signo != g_installed_signo.load(std::memory_order_relaxed)) return;
   g_seen.fetch_add(1, std::memory_order_relaxed);
   SampleRing* ring = g_ring.load(std::memory_order_acquire);
   if (ring == nullptr || !g_enabled.load(std::memory_order_acquire)) return;
@@ -64,12 +70,29 @@ bool taken(int signo) {
   return current.sa_handler != SIG_DFL;
 }
 
+uint64_t signal_bit(int signo) {
+  return signo >= 1 && signo <= 64 ? uint64_t{1} << (signo - 1) : 0;
+}
+
+bool given_up(int signo) {
+  return (g_given_up.load(std::memory_order_acquire) & signal_bit(signo)) != 0;
+}
+
+// Whether the handler for `signo` is on_cpu_signal.
+bool handler_is_ours(int signo) {
+  struct sigaction current {};
+  if (sigaction(signo, nullptr, &current) != 0) return false;
+  return (current.sa_flags & SA_SIGINFO) != 0 && current.sa_sigaction == on_cpu_signal;
+}
+
+bool usable(int signo) { return !given_up(signo) && !taken(signo); }
+
 // SIGPROF if free, else the highest free real-time signal (programs that
 // use real-time signals usually count up from SIGRTMIN); 0 if none.
 int free_cpu_signal() {
-  if (!taken(kCpuSignal)) return kCpuSignal;
+  if (usable(kCpuSignal)) return kCpuSignal;
   for (int signo = SIGRTMAX - 1; signo >= SIGRTMIN + 4; --signo) {
-    if (!taken(signo)) return signo;
+    if (usable(signo)) return signo;
   }
   return 0;
 }
@@ -86,13 +109,19 @@ int install_cpu_signal_handler(SampleRing* ring, const char** refusal) {
   return ensure_cpu_signal_handler(refusal);
 }
 
+bool cpu_signal_taken(int signo) {
+  if (given_up(signo)) return true;
+  if (handler_is_ours(signo)) return false;
+  g_given_up.fetch_or(signal_bit(signo), std::memory_order_acq_rel);
+  return true;
+}
+
 int ensure_cpu_signal_handler(const char** refusal) {
   int installed = g_installed_signo.load(std::memory_order_acquire);
-  if (installed > 0) return installed;
+  if (installed > 0 && !cpu_signal_taken(installed)) return installed;
   // Never take a signal the program handles itself: its handler would stop
   // working. (Callers serialise installs; -1 marks one in progress.)
-  int expected = 0;
-  if (!g_installed_signo.compare_exchange_strong(expected, -1)) {
+  if (installed < 0 || !g_installed_signo.compare_exchange_strong(installed, -1)) {
     *refusal = "the CPU signal handler is being installed";
     return 0;
   }

@@ -23,8 +23,18 @@ inline constexpr int kCpuSignal = SIGPROF;
 int install_cpu_signal_handler(SampleRing* ring, const char** refusal);
 
 // Installs the handler as above without touching the ring (for thread
-// captures, which need the handler but not CPU sampling). Same result.
+// captures, which need the handler but not CPU sampling). Same result. If
+// the program has replaced the handler since (cpu_signal_taken), installs
+// it for another free signal, which cpu_signal() then names.
 int ensure_cpu_signal_handler(const char** refusal);
+
+// Whether the program has replaced cpprof's handler for `signo` (a signal
+// an install returned) since it was installed: with a handler of its own
+// (say it starts an ITIMER_PROF profiler mid-run), SIG_IGN or SIG_DFL.
+// cpprof then gives `signo` up for good: later installs pick another free
+// signal and never take it back, so the program's handler is never
+// overwritten. One sigaction() call. Async-signal-safe.
+bool cpu_signal_taken(int signo);
 
 // The signal the handler is installed for; kCpuSignal before any install.
 // Async-signal-safe.

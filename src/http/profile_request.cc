@@ -26,12 +26,15 @@ Response refusal_response(const Refusal& refusal, const std::string& name) {
                                                        : refusal.message);
 }
 
-// Runs `fn` (on the worker), turning an exception into a 500 as Go does.
-// `fn` returns the answer, or nullopt when it has none to give yet.
+// Runs `fn` (on the worker), turning an exception into a 500 as Go does
+// (a CollectionRefused into its refusal). `fn` returns the answer, or
+// nullopt when it has none to give yet.
 template <class Fn>
 std::optional<Response> guarded(Fn&& fn) {
   try {
     return fn();
+  } catch (const CollectionRefused& e) {
+    return refusal_response(e.refusal(), "");
   } catch (const std::exception& e) {
     return error_response(Status::internal_server_error,
                           std::string("failed to collect profile: ") + e.what());

@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,20 @@ class Collection {
 struct Refusal {
   int status = 503;
   std::string message;
+};
+
+// Thrown by Collection::finish() when the profile cannot be given after
+// all (CPU sampling had to stop during the window): the request gets the
+// refusal's status and message instead of a 500.
+class CollectionRefused : public std::runtime_error {
+ public:
+  explicit CollectionRefused(Refusal refusal)
+      : std::runtime_error(refusal.message), refusal_(std::move(refusal)) {}
+  // The status and message to answer with.
+  const Refusal& refusal() const { return refusal_; }
+
+ private:
+  Refusal refusal_;
 };
 
 struct ProfileEntry {

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -104,6 +105,29 @@ std::optional<std::string> ChildProcess::wait_for_line(const std::string& prefix
     if (line->rfind(prefix, 0) == 0) return line->substr(prefix.size());
   }
   return std::nullopt;
+}
+
+bool ChildProcess::write_stdin(std::string_view text) {
+  if (stdin_fd_ < 0) return false;
+  // A reader that has gone away raises SIGPIPE on this thread: keep it
+  // blocked during the write and take it back if it came.
+  sigset_t pipe_only;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  sigset_t old;
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  bool ok = true;
+  while (ok && !text.empty()) {
+    ssize_t n = write(stdin_fd_, text.data(), text.size());
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) text.remove_prefix(static_cast<size_t>(n));
+  }
+  timespec none{0, 0};
+  while (sigtimedwait(&pipe_only, nullptr, &none) == SIGPIPE) {
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return ok;
 }
 
 void ChildProcess::close_stdin() {

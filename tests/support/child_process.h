@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cpprof::test {
@@ -33,6 +34,9 @@ class ChildProcess {
   std::optional<std::string> wait_for_line(const std::string& prefix,
                                            std::chrono::milliseconds timeout);
 
+  // Writes `text` to the child's stdin; false if it is closed or the child
+  // no longer reads it (never SIGPIPE).
+  bool write_stdin(std::string_view text);
   // Closes the child's stdin (our test programs exit on EOF).
   void close_stdin();
   // Waits for the child to end; its wait status, or nullopt on timeout.

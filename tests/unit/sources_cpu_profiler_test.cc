@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "capture/cpu_signal.h"
+#include "sources/cpu/thread_timers.h"
 #include "support/cpu_time.h"
 #include "symbolize/symbolizer.h"
 
@@ -98,6 +99,66 @@ TEST(CpuProfiler, SamplesOnAnotherSignalWhenTheProgramHandlesSigprof) {
   EXPECT_EQ(now.sa_handler, host.sa_handler) << "the program's handler was replaced";
   signal(SIGPROF, SIG_IGN);  // a late ITIMER_PROF signal must not kill the test
 }
+
+std::atomic<int> g_takeover_signals{0};
+
+// The program's own handler, installed on cpprof's signal during a window.
+void count_takeover_signal(int) { g_takeover_signals.fetch_add(1, std::memory_order_relaxed); }
+
+class SignalTakeover : public ::testing::TestWithParam<CpuMode> {};
+
+TEST_P(SignalTakeover, GivesTheSignalUpAndSamplesOnAnotherNextTime) {
+  symbolize::Symbolizer symbolizer;
+  CpuProfiler cpu(symbolizer, {.hz = 200, .mode = GetParam()});
+  std::string error;
+  auto window = cpu.open_window(&error);
+  if (window == nullptr && GetParam() == CpuMode::kPerf) GTEST_SKIP() << error;
+  ASSERT_NE(window, nullptr) << error;
+  const int taken = capture::cpu_signal();
+  spin_cpu(300ms);
+  // The program takes the signal, without a timer of its own: every signal
+  // its handler sees from now on is one of cpprof's.
+  struct sigaction host {};
+  host.sa_handler = count_takeover_signal;
+  sigemptyset(&host.sa_mask);
+  host.sa_flags = SA_RESTART;
+  ASSERT_EQ(sigaction(taken, &host, nullptr), 0);
+  spin_cpu(400ms);  // the drain thread looks every 100 ms
+  EXPECT_EQ(armed_thread_timers() + open_perf_events(), 0) << "cpprof's triggers outlived it";
+  EXPECT_EQ(cpu.stats().windows_open, 0);
+  const int seen = g_takeover_signals.load();
+  spin_cpu(300ms);
+  EXPECT_EQ(g_takeover_signals.load(), seen) << "cpprof still signals the program's handler";
+
+  profile::Profile p = cpu.finish(window, &error);
+  EXPECT_NE(error.find("installed its own"), std::string::npos) << error;
+  const int next = capture::cpu_signal();
+  EXPECT_NE(next, taken);
+  EXPECT_NE(error.find("the next profile samples on signal " + std::to_string(next)),
+            std::string::npos)
+      << error;
+  // (CPU-time timers on a busy machine may give none in 300 ms: perf only.)
+  if (GetParam() == CpuMode::kPerf) {
+    EXPECT_FALSE(p.samples.empty()) << "the samples from before are kept";
+  }
+
+  window = cpu.open_window(&error);
+  ASSERT_NE(window, nullptr) << error;
+  EXPECT_EQ(capture::cpu_signal(), next);
+  spin_cpu(800ms);
+  p = cpu.finish(window, &error);
+  EXPECT_EQ(error, "");
+  EXPECT_FALSE(p.samples.empty()) << "no samples on signal " << next;
+  EXPECT_EQ(g_takeover_signals.load(), seen) << "the next window signalled the program's handler";
+  struct sigaction now {};
+  sigaction(taken, nullptr, &now);
+  EXPECT_EQ(now.sa_handler, host.sa_handler) << "cpprof took the program's handler back";
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, SignalTakeover, ::testing::Values(CpuMode::kPerf, CpuMode::kTimer),
+                         [](const auto& param_info) {
+                           return param_info.param == CpuMode::kPerf ? "Perf" : "Timer";
+                         });
 
 TEST(CpuProfiler, AChildForkedDuringAWindowDoesNotSample) {
   symbolize::Symbolizer symbolizer;

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <string>
 
 #include "capture/cpu_signal.h"
 #include "capture/signal_safe.h"
@@ -70,6 +71,22 @@ int64_t realtime_ns() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+std::string signal_name(int signo) {
+  return signo == SIGPROF ? "SIGPROF" : "signal " + std::to_string(signo);
+}
+
+// Why the windows open when the program took `lost` end early; `next` is
+// the signal the handler went to instead (0: none, `refusal` says why).
+std::string takeover_error(int lost, int next, const char* refusal) {
+  const std::string name = signal_name(lost);
+  std::string why = "the program installed its own " + name +
+                    " handler during the profile; cpprof stopped sampling on " + name +
+                    " so that it keeps working";
+  if (next > 0)
+    return why + "; ask again: the next profile samples on signal " + std::to_string(next);
+  return why + "; cpprof has no other signal to sample on (" + refusal + ")";
+}
+
 }  // namespace
 
 class CpuProfiler::Window {
@@ -88,6 +105,8 @@ class CpuProfiler::Window {
   const uint64_t drops_at_open_;
   Aggregate stacks_;
   bool closed_ = false;
+  std::string error_;     // why sampling stopped before the window ended
+  int64_t ended_ns_ = 0;  // when it stopped so; 0: at finish
 };
 
 size_t CpuProfiler::StackHash::operator()(const std::vector<uint64_t>& stack) const {
@@ -125,6 +144,7 @@ std::shared_ptr<CpuProfiler::Window> CpuProfiler::open_window(std::string* error
     return nullptr;
   }
   std::lock_guard lock(mu_);
+  check_signal_locked();  // the next window must not join a sampler that lost its signal
   if (windows_.empty() && !start_sampling_locked(error)) return nullptr;
   drain_locked();  // samples taken before this window belong to older ones
   auto window = std::make_shared<Window>(this, ring_.dropped());
@@ -166,8 +186,7 @@ void CpuProfiler::arm_every_thread() {
   scan_threads([](capture::ThreadSlot* slot) { disarm_thread_timer(slot, true); });
   for (capture::ThreadSlot& slot : capture::thread_table()) {
     if (slot.tid.load(std::memory_order_acquire) != 0) {
-      arm_thread_timer(&slot, capture::cpu_signal(), period_ns_,
-                       g_use_perf.load(std::memory_order_relaxed));
+      arm_thread_timer(&slot, signo_, period_ns_, g_use_perf.load(std::memory_order_relaxed));
     }
   }
 }
@@ -184,6 +203,7 @@ bool CpuProfiler::start_sampling_locked(std::string* error) {
     *error = refusal;
     return false;
   }
+  signo_ = signo;
   if (signo != capture::kCpuSignal) {  // mode_in_use_ was set afresh by choose_trigger_locked
     mode_in_use_ += ", on signal " + std::to_string(signo) + " (the program handles SIGPROF)";
   }
@@ -202,16 +222,42 @@ bool CpuProfiler::start_sampling_locked(std::string* error) {
   return true;
 }
 
-void CpuProfiler::stop_sampling_locked() {
-  g_active_period_ns.store(0, std::memory_order_release);
+void CpuProfiler::disarm_every_thread() {
+  g_active_period_ns.store(0, std::memory_order_release);  // first: starting threads arm none
   for (capture::ThreadSlot& slot : capture::thread_table()) {
     if (slot.tid.load(std::memory_order_acquire) != 0) disarm_thread_timer(&slot, false);
   }
+}
+
+void CpuProfiler::stop_sampling_locked() {
+  disarm_every_thread();
   capture::set_cpu_sampling_enabled(false);
   while (true) {  // discard what no window wants any more
     capture::RawSample raw;
     if (!ring_.pop(&raw)) break;
   }
+}
+
+void CpuProfiler::check_signal_locked() {
+  if (!windows_.empty() && capture::cpu_signal_taken(signo_)) give_up_signal_locked();
+}
+
+void CpuProfiler::give_up_signal_locked() {
+  disarm_every_thread();  // at once: the program's handler gets only its own ticks from now
+  drain_locked();         // the samples from before stay in the windows
+  stop_sampling_locked();
+  const char* refusal = "";
+  const int next = capture::ensure_cpu_signal_handler(&refusal);
+  const std::string error = takeover_error(signo_, next, refusal);
+  const int64_t now = realtime_ns();
+  for (Window* window : windows_) {
+    window->closed_ = true;
+    window->error_ = error;
+    window->ended_ns_ = now;
+  }
+  windows_.clear();
+  mode_in_use_ += "; gave " + signal_name(signo_) + " up to the program's own handler";
+  if (next > 0) mode_in_use_ += ", the next profile samples on signal " + std::to_string(next);
 }
 
 void CpuProfiler::close_locked(Window* window) {
@@ -259,6 +305,7 @@ void CpuProfiler::drain_loop() {
       continue;
     }
     wake_.wait_for(lock, kDrainInterval);
+    check_signal_locked();
     if (stopping_ || windows_.empty()) continue;
     drain_locked();
     refresh_process_unwind_tables();  // objects dlopen()ed since: cheap when none
@@ -269,14 +316,18 @@ void CpuProfiler::drain_loop() {
   }
 }
 
-profile::Profile CpuProfiler::finish(const std::shared_ptr<Window>& window) {
+profile::Profile CpuProfiler::finish(const std::shared_ptr<Window>& window, std::string* error) {
   Aggregate stacks;
   int64_t lost = 0;
+  int64_t ended_ns = 0;
   {
     std::lock_guard lock(mu_);
+    if (!window->closed_) check_signal_locked();
     if (!window->closed_) drain_locked();
     stacks.swap(window->stacks_);
     lost = static_cast<int64_t>(ring_.dropped() - window->drops_at_open_);
+    if (error != nullptr) *error = window->error_;
+    ended_ns = window->ended_ns_;
     close_locked(window.get());
   }
   profile::ProfileBuilder builder(symbolizer_, {{"samples", "count"}, {"cpu", "nanoseconds"}},
@@ -289,7 +340,8 @@ profile::Profile CpuProfiler::finish(const std::shared_ptr<Window>& window) {
     int64_t values[2] = {lost, lost * period_ns_};
     builder.add_synthetic_sample("(lost samples)", values);
   }
-  builder.set_time(window->opened_ns_, realtime_ns() - window->opened_ns_);
+  if (ended_ns == 0) ended_ns = realtime_ns();
+  builder.set_time(window->opened_ns_, ended_ns - window->opened_ns_);
   return builder.build();
 }
 

@@ -15,6 +15,14 @@
 // at 1000 Hz on a 250 Hz kernel one signal stands for about four periods;
 // a perf event signals every period (weight 1).
 //
+// The program may install its own handler for the signal cpprof samples on
+// after sampling started (its own ITIMER_PROF profiler, say). The drain
+// thread notices within one drain (and open_window and finish check too):
+// it stops every timer and perf event at once, so that the program's handler
+// sees only its own ticks, ends the open windows with an error that says
+// so, and installs the handler for another free signal, which the next
+// window samples on. cpprof never takes that signal back.
+//
 // Thread-safe: windows may be opened and finished from any threads.
 #pragma once
 
@@ -78,11 +86,14 @@ class CpuProfiler {
   std::shared_ptr<Window> open_window(std::string* error);
 
   // Ends `window` and returns its profile. A window dropped without finish
-  // simply closes.
-  profile::Profile finish(const std::shared_ptr<Window>& window);
+  // simply closes. If sampling had to stop during the window (the program
+  // took the signal), the profile holds the samples until then and `error`
+  // (if given) the reason; otherwise `error` is set to "".
+  profile::Profile finish(const std::shared_ptr<Window>& window, std::string* error = nullptr);
 
   int64_t period_ns() const { return period_ns_; }
   CpuStats stats();
+
 
  private:
   struct Counts {
@@ -98,7 +109,11 @@ class CpuProfiler {
   bool start_sampling_locked(std::string* error);
   // Finds threads we have no hook for and arms every thread; under mu_.
   void arm_every_thread();
+  void disarm_every_thread();
   void stop_sampling_locked();
+  // If the program took the signal: gives it up and ends every window.
+  void check_signal_locked();
+  void give_up_signal_locked();
   void drain_locked();
   void close_locked(Window* window);
   void add_sample_locked(const capture::RawSample& raw);
@@ -108,6 +123,7 @@ class CpuProfiler {
   const int64_t period_ns_;
   const CpuMode mode_;
   std::string mode_in_use_;  // as CpuStats::mode says; under mu_
+  int signo_ = 0;            // the signal threads are armed with; under mu_
   capture::SampleRing ring_;
   size_t ring_cells_ = 0;
 
