@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "api/address.h"
+#include "program_kind.h"
 
 namespace {
 
@@ -28,8 +29,10 @@ constexpr const char* kUsage =
     "--out DIR also writes DIR/cpu.PID.pb.gz (the whole run) and\n"
     "DIR/heap.PID.pb.gz when PROGRAM exits normally (CPPROF_OUT).\n"
     "Only PROGRAM serves; the processes it starts inherit the preload but do\n"
-    "not serve. Environment: CPPROF_LIBRARY overrides where libcpprof.so is\n"
-    "found; every other CPPROF_* variable is passed on (see the README).\n";
+    "not serve. A fully static PROGRAM cannot be preloaded into:\n"
+    "cpprof says so and runs it anyway. Environment: CPPROF_LIBRARY overrides\n"
+    "where libcpprof.so is found; every other CPPROF_* variable is passed on\n"
+    "(see the README).\n";
 
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "cpprof: %s\n\n%s", message.c_str(), kUsage);
@@ -128,7 +131,8 @@ int run(int argc, char** argv) {
   // Only this process (the pid survives exec) serves; its children inherit
   // the preload but stay quiet.
   setenv("CPPROF_RUN_PID", std::to_string(getpid()).c_str(), 1);
-  if (where.port != 0) {
+  const bool preload_impossible = cpprof::cli::warn_if_statically_linked(argv[i]);
+  if (where.port != 0 && !preload_impossible) {
     std::fprintf(stderr, "cpprof: profiling %s at http://%s:%u/debug/pprof/\n", argv[i],
                  where.host.find(':') == std::string::npos ? where.host.c_str()
                                                            : ("[" + where.host + "]").c_str(),

@@ -10,6 +10,7 @@
 #include "api/alloc_rate.h"
 #include "api/alloc_status.h"
 #include "api/log.h"
+#include "api/own_costs.h"
 #include "api/runtime.h"
 #include "capture/alloc_counters.h"
 #include "capture/thread_hooks.h"
@@ -62,7 +63,9 @@ std::vector<std::pair<std::string, std::string>> index_stats(api::Runtime& rt) {
       {"CPU profiles in progress", std::to_string(cpu.windows_open)},
       {"CPU samples taken", std::to_string(cpu.samples)},
       {"CPU samples dropped", std::to_string(cpu.dropped)},
+      {"heap samples dropped", api::describe_heap_samples_dropped()},
       {"cpprof's sample buffer", std::to_string(cpu.ring_bytes / 1024) + " KiB"},
+      {"cpprof's memory", api::describe_own_memory(api::own_memory(cpu.ring_bytes))},
   };
   rows.insert(rows.end(), more.begin(), more.end());
   return rows;

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include "capture/heap_sampler.h"
+#include "capture/signal_safe.h"
 #include "capture/unwind.h"
 
 namespace cpprof::capture {
@@ -225,5 +226,10 @@ bool set_alloc_trap(uint64_t trap_at, AllocTrap* trap, uint64_t* previous_trap_a
 }
 
 uint64_t alloc_block_overflows() { return g_overflows.load(std::memory_order_relaxed); }
+
+uint64_t alloc_counters_memory_bytes() {
+  return pages_spanned(g_blocks,
+                       g_high_water.load(std::memory_order_relaxed) * sizeof(AllocCounterBlock));
+}
 
 }  // namespace cpprof::capture

@@ -154,4 +154,9 @@ bool set_alloc_trap(uint64_t trap_at, AllocTrap* trap, uint64_t* previous_trap_a
 // Number of threads that found no free block (their counts are shared).
 uint64_t alloc_block_overflows();
 
+// Memory the counter blocks hold: their pages written so far, up to the
+// highest block ever taken (the array is reserved up front). Relaxed
+// loads; safe anywhere.
+uint64_t alloc_counters_memory_bytes();
+
 }  // namespace cpprof::capture

@@ -2,6 +2,8 @@
 
 #include <sys/mman.h>
 
+#include "capture/signal_safe.h"
+
 namespace cpprof::capture {
 namespace {
 
@@ -21,9 +23,15 @@ struct Bucket {
   std::atomic<uint64_t> free_bytes{0};
 };
 
+constexpr size_t kPage = 4096;
+constexpr size_t kTablePages = (kCapacity * sizeof(Bucket) + kPage - 1) / kPage;
+
 std::atomic<Bucket*> g_table{nullptr};
 std::atomic<uint64_t*> g_pool{nullptr};
-size_t g_pool_used = 0;  // under g_lock
+std::atomic<size_t> g_pool_used{0};  // written under g_lock
+// Pages of the table written so far (a bit each): only they hold memory;
+// the rest is untouched or, once a snapshot has read it, the zero page.
+std::atomic<uint64_t> g_written_pages[(kTablePages + 63) / 64];
 std::atomic<size_t> g_used{1};
 std::atomic<uint64_t> g_overflows{0};
 std::atomic<bool> g_lock{false};
@@ -66,6 +74,35 @@ Bucket* table() {
   return memory;
 }
 
+// Records that the bucket in `slot` is about to be written.
+void note_written(size_t slot) {
+  const size_t first = slot * sizeof(Bucket) / kPage;
+  const size_t last = ((slot + 1) * sizeof(Bucket) - 1) / kPage;
+  for (size_t page = first; page <= last; ++page) {
+    const uint64_t bit = uint64_t{1} << (page % 64);
+    std::atomic<uint64_t>& word = g_written_pages[page / 64];
+    if ((word.load(std::memory_order_relaxed) & bit) == 0) {
+      word.fetch_or(bit, std::memory_order_relaxed);
+    }
+  }
+}
+
+// Not __builtin_popcountll (nor a loop the compiler turns into it): without
+// -mpopcnt that is a call into libgcc.
+uint64_t bits_set(uint64_t x) {
+  x -= (x >> 1) & 0x5555555555555555ull;
+  x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+  return (x * 0x0101010101010101ull) >> 56;
+}
+
+// A sample that goes to the overflow bucket (written then, if the table exists).
+uint32_t overflow() {
+  g_overflows.fetch_add(1, std::memory_order_relaxed);
+  if (g_table.load(std::memory_order_relaxed) != nullptr) note_written(kOverflow);
+  return kOverflow;
+}
+
 uint64_t hash_frames(const uint64_t* frames, size_t depth, uint64_t size) {
   uint64_t h = (0x9e3779b97f4a7c15ull ^ depth) + size * 0xc2b2ae3d27d4eb4full;
   for (size_t i = 0; i < depth; ++i) {
@@ -104,10 +141,7 @@ size_t probe(Bucket* buckets, const uint64_t* pool, uint64_t hash, const uint64_
 
 uint32_t heap_bucket_for(const uint64_t* frames, size_t depth, uint64_t size) {
   Bucket* buckets = table();
-  if (buckets == nullptr) {
-    g_overflows.fetch_add(1, std::memory_order_relaxed);
-    return kOverflow;
-  }
+  if (buckets == nullptr) return overflow();
   uint64_t* pool = g_pool.load(std::memory_order_relaxed);
   const uint64_t hash = hash_frames(frames, depth, size);
   size_t slot = probe(buckets, pool, hash, frames, depth, size);
@@ -119,17 +153,18 @@ uint32_t heap_bucket_for(const uint64_t* frames, size_t depth, uint64_t size) {
   if (slot < kCapacity && buckets[slot].hash.load(std::memory_order_relaxed) == hash) {
     return static_cast<uint32_t>(slot);
   }
+  const size_t pool_used = g_pool_used.load(std::memory_order_relaxed);
   if (slot == kCapacity || g_used.load(std::memory_order_relaxed) >= kMaxUsed ||
-      g_pool_used + depth > kPoolFrames) {
-    g_overflows.fetch_add(1, std::memory_order_relaxed);
-    return kOverflow;
+      pool_used + depth > kPoolFrames) {
+    return overflow();
   }
   Bucket& bucket = buckets[slot];
-  for (size_t i = 0; i < depth; ++i) pool[g_pool_used + i] = frames[i];
-  bucket.frames_at = static_cast<uint32_t>(g_pool_used);
+  note_written(slot);
+  for (size_t i = 0; i < depth; ++i) pool[pool_used + i] = frames[i];
+  bucket.frames_at = static_cast<uint32_t>(pool_used);
   bucket.depth = static_cast<uint32_t>(depth);
   bucket.size = size;
-  g_pool_used += depth;
+  g_pool_used.store(pool_used + depth, std::memory_order_relaxed);
   g_used.fetch_add(1, std::memory_order_relaxed);
   bucket.hash.store(hash, std::memory_order_release);
   return static_cast<uint32_t>(slot);
@@ -173,5 +208,15 @@ void for_each_heap_bucket(void (*visit)(const uint64_t* frames, size_t depth,
 
 size_t heap_bucket_count() { return g_used.load(std::memory_order_relaxed) - 1; }
 uint64_t heap_bucket_overflows() { return g_overflows.load(std::memory_order_relaxed); }
+
+uint64_t heap_bucket_memory_bytes() {
+  uint64_t pages = 0;
+  for (const std::atomic<uint64_t>& word : g_written_pages) {
+    pages += bits_set(word.load(std::memory_order_relaxed));
+  }
+  const uint64_t* pool = g_pool.load(std::memory_order_relaxed);
+  const size_t frames = g_pool_used.load(std::memory_order_relaxed);
+  return pages * kPage + (pool == nullptr ? 0 : pages_spanned(pool, frames * sizeof(uint64_t)));
+}
 
 }  // namespace cpprof::capture

@@ -47,4 +47,10 @@ void for_each_heap_bucket(void (*visit)(const uint64_t* frames, size_t depth,
 size_t heap_bucket_count();
 uint64_t heap_bucket_overflows();
 
+// Memory the table holds: its pages written so far and the frame pool's
+// used pages (both are mapped up front but take memory only when written;
+// pages only read, as a snapshot reads the whole table, are the kernel's
+// shared zero page). Relaxed loads; safe anywhere.
+uint64_t heap_bucket_memory_bytes();
+
 }  // namespace cpprof::capture

@@ -50,7 +50,11 @@ constinit Class g_large[kLargeClasses];
 std::atomic<uintptr_t> g_bump{0};  // the next unused address of the region
 uintptr_t g_end = 0;
 std::atomic<int> g_state{0};  // 0: not reserved, 1: reserving, 2: ready, 3: failed
-std::atomic<uint64_t> g_in_use{0};
+// cpprof's part of the region (the objects' requested bytes are the
+// program's): headers and rounding of live objects, and freed slots kept
+// resident for reuse. Touched on the sampled paths only.
+std::atomic<uint64_t> g_overhead{0};
+std::atomic<uint64_t> g_kept_free{0};
 
 class ClassLock {
  public:
@@ -145,6 +149,25 @@ void* finish(uintptr_t slot, size_t offset, uint16_t size_class, size_t size, ui
   return reinterpret_cast<void*>(slot + offset);
 }
 
+// What a live object holds beyond the bytes it asked for: the rest of its
+// small slot, header included; or, in a page run, its header, alignment
+// and the rest of its last page (pages past its end are never written,
+// unless a larger object of the class wrote them before: not counted).
+uint64_t object_overhead(uint16_t size_class, size_t offset, uint64_t requested) {
+  if (size_class < kLargeBase) return kSmall[size_class] - requested;
+  return ((offset + requested + kPage - 1) & ~(kPage - 1)) - requested;
+}
+
+// Freed runs smaller than this stay resident on their class's free list.
+bool kept_resident(size_t run_bytes) { return run_bytes < kReleaseBytes; }
+
+void add(std::atomic<uint64_t>& counter, uint64_t bytes) {
+  counter.fetch_add(bytes, std::memory_order_relaxed);
+}
+void sub(std::atomic<uint64_t>& counter, uint64_t bytes) {
+  counter.fetch_sub(bytes, std::memory_order_relaxed);
+}
+
 const Header& header_of(const void* ptr) {
   return *reinterpret_cast<const Header*>(static_cast<const char*>(ptr) - kHeader);
 }
@@ -172,7 +195,9 @@ void* sampled_alloc(size_t size, size_t alignment, uint32_t bucket) {
     {
       ClassLock lock(c);
       slot = pop(c);
-      if (slot == 0) {
+      if (slot != 0) {
+        sub(g_kept_free, kSmall[index]);
+      } else {
         if (c.span_next + kSmall[index] > c.span_end) {
           const uintptr_t span = carve(kSpan);
           if (span == 0) return nullptr;
@@ -183,7 +208,7 @@ void* sampled_alloc(size_t size, size_t alignment, uint32_t bucket) {
         c.span_next += kSmall[index];
       }
     }
-    g_in_use.fetch_add(kSmall[index], std::memory_order_relaxed);
+    add(g_overhead, object_overhead(static_cast<uint16_t>(index), kHeader, size));
     return finish(slot, kHeader, static_cast<uint16_t>(index), size, bucket);
   }
   // A page run: the object starts `alignment` bytes in, its header before it.
@@ -200,13 +225,15 @@ void* sampled_alloc(size_t size, size_t alignment, uint32_t bucket) {
       slot = c.warm;
       c.warm = 0;
       dirty = kDirtyRun;
+      sub(g_kept_free, class_pages * kPage);
     } else {
       slot = pop(c);
+      if (slot != 0 && kept_resident(class_pages * kPage)) sub(g_kept_free, class_pages * kPage);
     }
   }
   if (slot == 0) slot = carve(class_pages * kPage);
   if (slot == 0) return nullptr;
-  g_in_use.fetch_add(class_pages * kPage, std::memory_order_relaxed);
+  add(g_overhead, object_overhead(static_cast<uint16_t>(kLargeBase + index), alignment, size));
   return finish(slot, alignment, static_cast<uint16_t>((kLargeBase + index) | dirty), size, bucket);
 }
 
@@ -217,9 +244,10 @@ void sampled_free(void* ptr, uint32_t* bucket, uint64_t* requested) {
   const uint16_t size_class = header.size_class & ~kDirtyRun;
   const uintptr_t slot = reinterpret_cast<uintptr_t>(ptr) - header.offset;
   const size_t bytes = slot_bytes(size_class);
-  g_in_use.fetch_sub(bytes, std::memory_order_relaxed);
+  sub(g_overhead, object_overhead(size_class, header.offset, header.requested));
   if (size_class < kLargeBase) {
     Class& c = g_small[size_class];
+    add(g_kept_free, bytes);
     ClassLock lock(c);
     push(c, slot);
     return;
@@ -234,11 +262,16 @@ void sampled_free(void* ptr, uint32_t* bucket, uint64_t* requested) {
   if (bytes < kWarmBytes) {
     ClassLock lock(c);
     if (c.warm == 0) {
+      add(g_kept_free, bytes);
       c.warm = slot;
       return;
     }
   }
-  if (bytes >= kReleaseBytes) madvise(reinterpret_cast<void*>(slot), bytes, MADV_DONTNEED);
+  if (kept_resident(bytes)) {
+    add(g_kept_free, bytes);
+  } else {
+    madvise(reinterpret_cast<void*>(slot), bytes, MADV_DONTNEED);
+  }
   ClassLock lock(c);
   push(c, slot);
 }
@@ -255,6 +288,10 @@ size_t sampled_usable_size(const void* ptr) {
   return slot_bytes(header.size_class & ~kDirtyRun) - header.offset;
 }
 
-uint64_t sampled_region_bytes_in_use() { return g_in_use.load(std::memory_order_relaxed); }
+uint64_t sampled_region_overhead_bytes() {
+  // Two loads, not one snapshot: a slot moving between them may be counted
+  // twice or not at all, off by one slot for an instant.
+  return g_overhead.load(std::memory_order_relaxed) + g_kept_free.load(std::memory_order_relaxed);
+}
 
 }  // namespace cpprof::capture

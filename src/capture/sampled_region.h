@@ -52,8 +52,11 @@ void sampled_free(void* ptr, uint32_t* bucket, uint64_t* requested);
 // The bytes usable at `ptr` (a sampled object): its slot after the header.
 size_t sampled_usable_size(const void* ptr);
 
-// Bytes of address space handed out to slots so far, and the region's
-// reservation (for cpprof's own costs on the index page).
-uint64_t sampled_region_bytes_in_use();
+// cpprof's part of the memory the region holds, for its own costs on the
+// index page: the headers and rounding of live sampled objects, and freed
+// slots kept resident for reuse. The bytes the objects asked for are the
+// program's, not counted; neither are address space never written and runs
+// given back to the kernel. Relaxed loads; safe anywhere.
+uint64_t sampled_region_overhead_bytes();
 
 }  // namespace cpprof::capture

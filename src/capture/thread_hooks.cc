@@ -85,18 +85,24 @@ void walk_from_frame(const uintptr_t* frame, uintptr_t return_address, ThreadCre
   out->creator_tid = current_tid();
 }
 
-constexpr int kStartRecords = 1024;
+constexpr size_t kStartRecords = 1024;
 constinit StartRecord g_records[kStartRecords];
 std::atomic<uint64_t> g_unhooked{0};
+std::atomic<size_t> g_records_high_water{0};  // records at or above were never written
 std::atomic<void (*)(ThreadSlot*)> g_on_start{nullptr};
 std::atomic<void (*)(ThreadSlot*)> g_on_exit{nullptr};
 [[gnu::tls_model("initial-exec")]] constinit thread_local bool t_creating_internal = false;
 
 StartRecord* claim_record() {
-  for (StartRecord& record : g_records) {
+  for (size_t i = 0; i < kStartRecords; ++i) {
+    StartRecord& record = g_records[i];
     bool expected = false;
     if (!record.busy.load(std::memory_order_relaxed) &&
         record.busy.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+      size_t high = g_records_high_water.load(std::memory_order_relaxed);
+      while (high < i + 1 &&
+             !g_records_high_water.compare_exchange_weak(high, i + 1, std::memory_order_relaxed)) {
+      }
       return &record;
     }
   }
@@ -232,6 +238,13 @@ bool thread_creation(const ThreadSlot* slot, uint64_t generation, ThreadCreation
 uint64_t host_threads_created() { return g_host_created.load(std::memory_order_relaxed); }
 
 uint64_t unhooked_thread_starts() { return g_unhooked.load(std::memory_order_relaxed); }
+
+uint64_t thread_records_memory_bytes() {
+  const size_t slots = static_cast<size_t>(thread_table().end() - thread_table().begin());
+  const size_t records = g_records_high_water.load(std::memory_order_relaxed);
+  return pages_spanned(g_creations, slots * sizeof(CreationCell)) +
+         pages_spanned(g_records, records * sizeof(StartRecord));
+}
 
 }  // namespace cpprof::capture
 

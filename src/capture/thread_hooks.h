@@ -70,4 +70,8 @@ uint64_t host_threads_created();
 // Start records in use, and threads that started unhooked because the pool was full.
 uint64_t unhooked_thread_starts();
 
+// Memory the creation records and start records hold: their pages written
+// so far (the arrays are reserved up front). Relaxed loads; safe anywhere.
+uint64_t thread_records_memory_bytes();
+
 }  // namespace cpprof::capture

@@ -26,6 +26,10 @@ uint64_t realtime_ns() {
 
 ThreadTable& thread_table() { return g_table; }
 
+uint64_t ThreadTable::memory_bytes() const {
+  return pages_spanned(slots_, high_water_.load(std::memory_order_acquire) * sizeof(ThreadSlot));
+}
+
 namespace {
 
 bool try_claim(ThreadSlot& slot, int tid) {

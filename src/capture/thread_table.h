@@ -82,6 +82,9 @@ class ThreadTable {
   uint64_t overflows() const { return overflows_.load(std::memory_order_relaxed); }
   // Threads registered since start (including exited ones).
   uint64_t registered_total() const { return registered_.load(std::memory_order_relaxed); }
+  // Memory the slots hold: their pages written so far, up to the high-water
+  // mark (the array is reserved up front). Async-signal-safe.
+  uint64_t memory_bytes() const;
 
  private:
   ThreadSlot slots_[kCapacity];
