@@ -1,6 +1,6 @@
 // The `cpprof` command line.
 //
-//   cpprof run [--http ADDR] [--out DIR] -- PROGRAM [ARGS...]
+//   cpprof run [--http ADDR] [--out DIR] [--children] -- PROGRAM [ARGS...]
 //
 // Runs PROGRAM in place of itself (same pid, so the caller sees PROGRAM's
 // exit code and signals) with libcpprof preloaded and serving on ADDR, and
@@ -22,14 +22,16 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: cpprof run [--http HOST:PORT] [--out DIR] [--] PROGRAM [ARGS...]\n"
+    "usage: cpprof run [--http HOST:PORT] [--out DIR] [--children] [--] PROGRAM [ARGS...]\n"
     "\n"
     "Runs PROGRAM with cpprof preloaded, serving Go-compatible profiles at\n"
     "http://HOST:PORT/debug/pprof/ (default 127.0.0.1:6060; port 0 picks one).\n"
     "--out DIR also writes DIR/cpu.PID.pb.gz (the whole run) and\n"
     "DIR/heap.PID.pb.gz when PROGRAM exits normally (CPPROF_OUT).\n"
     "Only PROGRAM serves; the processes it starts inherit the preload but do\n"
-    "not serve. A fully static PROGRAM cannot be preloaded into:\n"
+    "not serve. --children: every process it starts, exec'd or forked (a\n"
+    "daemon), serves too, on a free port of HOST announced in the log\n"
+    "(CPPROF_CHILDREN=1). A fully static PROGRAM cannot be preloaded into:\n"
     "cpprof says so and runs it anyway. Environment: CPPROF_LIBRARY overrides\n"
     "where libcpprof.so is found; every other CPPROF_* variable is passed on\n"
     "(see the README).\n";
@@ -66,6 +68,7 @@ std::string find_library() {
 int run(int argc, char** argv) {
   std::string http = "127.0.0.1:6060";
   std::string out;
+  bool children = false;
   int i = 0;
   for (; i < argc; ++i) {
     std::string arg = argv[i];
@@ -90,6 +93,10 @@ int run(int argc, char** argv) {
         out = arg.substr(6);
       }
       if (out.empty()) return usage_error("--out needs a directory");
+      continue;
+    }
+    if (arg == "--children") {
+      children = true;
       continue;
     }
     if (arg == "-h" || arg == "--help") {
@@ -131,6 +138,7 @@ int run(int argc, char** argv) {
   // Only this process (the pid survives exec) serves; its children inherit
   // the preload but stay quiet.
   setenv("CPPROF_RUN_PID", std::to_string(getpid()).c_str(), 1);
+  if (children) setenv("CPPROF_CHILDREN", "1", 1);
   const bool preload_impossible = cpprof::cli::warn_if_statically_linked(argv[i]);
   if (where.port != 0 && !preload_impossible) {
     std::fprintf(stderr, "cpprof: profiling %s at http://%s:%u/debug/pprof/\n", argv[i],

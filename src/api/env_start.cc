@@ -2,7 +2,10 @@
 // how a binary built without cpprof gets profiled (LD_PRELOAD, cpprof run).
 // Without CPPROF_HTTP, loading the library starts no thread and arms no timer.
 // CPPROF_OUT=DIR profiles the whole run into files at exit (exit_profiles.h).
-// Under `cpprof run`, only the launched process serves (CPPROF_RUN_PID).
+// Only the launched process serves (CPPROF_RUN_PID, set by `cpprof run` or
+// by the first process that serves), unless CPPROF_CHILDREN=1: then every
+// process that inherits the environment, exec'd or forked, serves on a free
+// port of its own and says which in the log.
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,7 +13,9 @@
 #include <cstdlib>
 #include <string>
 
+#include "api/address.h"
 #include "api/exit_profiles.h"
+#include "api/fork_safety.h"
 #include "api/log.h"
 #include "capture/alloc_counters.h"
 #include "capture/heap_sampler.h"
@@ -26,6 +31,29 @@ namespace {
 bool launched_process_is_elsewhere() {
   const char* run_pid = std::getenv("CPPROF_RUN_PID");
   return run_pid != nullptr && *run_pid != '\0' && std::atoi(run_pid) != getpid();
+}
+
+// CPPROF_CHILDREN=1 (`cpprof run --children`): every process serves.
+bool children_serve() {
+  const char* children = std::getenv("CPPROF_CHILDREN");
+  return children != nullptr && *children != '\0' && std::string(children) != "0";
+}
+
+// `address` with its port replaced by 0: a free one, for a child.
+std::string on_a_free_port(const std::string& address) {
+  HostPort where;
+  std::string error;
+  if (!parse_host_port(address, &where, &error)) return address;
+  const bool v6 = where.host.find(':') != std::string::npos;
+  return (v6 ? "[" + where.host + "]" : where.host) + ":0";
+}
+
+// Serves as `options` say; in a child of the launched process (with
+// CPPROF_CHILDREN), on a free port instead.
+void serve(Options options, bool child) {
+  capture::InternalAllocScope own;
+  if (child) options.address = on_a_free_port(options.address);
+  new Server(options);  // never destroyed: the host's exit must not wait for our threads
 }
 
 // A non-negative integer, all of `text`; false otherwise.
@@ -68,20 +96,28 @@ void configure_heap_sampling() {
   // Reading the environment and starting the server allocate on the host's
   // main thread: cpprof's work, not the program's (counts and heap samples).
   capture::InternalAllocScope own;
-  if (launched_process_is_elsewhere()) return;
+  const bool child = launched_process_is_elsewhere();
+  if (child && !children_serve()) return;
   const char* http = std::getenv("CPPROF_HTTP");
   const char* out = std::getenv("CPPROF_OUT");
-  const bool serve = http != nullptr && *http != '\0';
+  const bool serve_http = http != nullptr && *http != '\0';
   const bool write_at_exit = out != nullptr && *out != '\0';
-  if (!serve && !write_at_exit) return;
+  if (!serve_http && !write_at_exit) return;
   std::string error;
   Options options = options_from_environment(Options{}, &error);
   if (!error.empty()) {
-    log_line(options.log, (serve ? "not serving: " : "no profiles at exit: ") + error);
+    log_line(options.log, (serve_http ? "not serving: " : "no profiles at exit: ") + error);
     return;
   }
-  // Never destroyed: the host's exit must not wait for, or race with, our threads.
-  if (serve) new Server(options);
+  install_fork_handlers();
+  if (serve_http) {
+    // The processes this one starts know it is the one serving on the address.
+    if (std::getenv("CPPROF_RUN_PID") == nullptr) {
+      setenv("CPPROF_RUN_PID", std::to_string(getpid()).c_str(), 1);
+    }
+    serve(options, child);
+    if (children_serve()) set_fork_child_server([options] { serve(options, true); });
+  }
   if (write_at_exit) start_exit_profiles(out, options);
 }
 

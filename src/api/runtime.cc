@@ -1,5 +1,6 @@
 #include "api/runtime.h"
 
+#include <atomic>
 #include <mutex>
 
 namespace cpprof::api {
@@ -25,6 +26,12 @@ symbolize::Symbolizer& process_symbolizer() {
   return *symbolizer;
 }
 
+namespace {
+std::atomic<Runtime*> g_runtime{nullptr};
+}  // namespace
+
+Runtime* runtime_if_created() { return g_runtime.load(std::memory_order_acquire); }
+
 Runtime& runtime(const Options& options) {
   static Runtime* rt = [&options] {
     auto* r = new Runtime;  // never deleted, see runtime.h
@@ -33,6 +40,7 @@ Runtime& runtime(const Options& options) {
         r->symbolizer,
         sources::CpuOptions{.hz = options.cpu_hz, .mode = cpu_mode(options.cpu_mode)});
     r->registry = make_registry(*r);
+    g_runtime.store(r, std::memory_order_release);
     return r;
   }();
   return *rt;

@@ -32,6 +32,9 @@ struct Runtime {
 // destination from `options`. Thread-safe.
 Runtime& runtime(const Options& options);
 
+// The runtime if some Server created it, else nullptr. Thread-safe.
+Runtime* runtime_if_created();
+
 // The registry entries of every profile cpprof serves.
 std::shared_ptr<const http::Registry> make_registry(Runtime& rt);
 

@@ -9,6 +9,7 @@
 #include "api/address.h"
 #include "api/alloc_rate.h"
 #include "api/alloc_status.h"
+#include "api/fork_safety.h"
 #include "api/log.h"
 #include "api/own_costs.h"
 #include "api/runtime.h"
@@ -77,6 +78,7 @@ Server::Server(Options options) {
   // What starting a server allocates on the host's thread is cpprof's.
   capture::InternalAllocScope own;
   impl_ = std::make_unique<Impl>();
+  api::install_fork_handlers();
   // Heap samples walk their stacks with the published unwind rows: publish
   // them now, not only when a CPU profile first runs.
   sources::refresh_process_unwind_tables();

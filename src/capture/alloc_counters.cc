@@ -2,7 +2,9 @@
 
 #include <pthread.h>
 
+#include "capture/heap_buckets.h"
 #include "capture/heap_sampler.h"
+#include "capture/sampled_region.h"
 #include "capture/signal_safe.h"
 #include "capture/unwind.h"
 
@@ -177,6 +179,8 @@ void fold(AllocCounterBlock* block) {
 // blocks would stay taken forever, and a fold that was under way in the
 // parent would leave the lock held. The child is single-threaded here.
 void after_fork_in_child() {
+  unlock_sampled_region_after_fork();
+  unlock_heap_buckets_after_fork();
   g_fold_lock.store(false, std::memory_order_relaxed);
   if (g_fold_seq.load(std::memory_order_relaxed) % 2 != 0) g_fold_seq.fetch_add(1);
   const size_t high = g_high_water.load(std::memory_order_relaxed);
@@ -186,8 +190,22 @@ void after_fork_in_child() {
   }
 }
 
+// The sampled paths' locks: held by the forking thread across fork(), so
+// that no other thread holds one when the child's copy is made. Registered
+// first, so these prepare handlers run last, after cpprof's own mutexes
+// are taken (a thread holding one of those may still allocate).
+void before_fork() {
+  lock_heap_buckets_for_fork();
+  lock_sampled_region_for_fork();
+}
+
+void after_fork_in_parent() {
+  unlock_sampled_region_after_fork();
+  unlock_heap_buckets_after_fork();
+}
+
 [[gnu::constructor(101)]] void register_fork_handler() {
-  pthread_atfork(nullptr, nullptr, after_fork_in_child);
+  pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
 }
 
 }  // namespace

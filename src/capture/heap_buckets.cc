@@ -219,4 +219,11 @@ uint64_t heap_bucket_memory_bytes() {
   return pages * kPage + (pool == nullptr ? 0 : pages_spanned(pool, frames * sizeof(uint64_t)));
 }
 
+void lock_heap_buckets_for_fork() {
+  while (g_lock.exchange(true, std::memory_order_acquire)) {
+  }
+}
+
+void unlock_heap_buckets_after_fork() { g_lock.store(false, std::memory_order_release); }
+
 }  // namespace cpprof::capture

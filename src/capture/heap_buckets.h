@@ -53,4 +53,10 @@ uint64_t heap_bucket_overflows();
 // shared zero page). Relaxed loads; safe anywhere.
 uint64_t heap_bucket_memory_bytes();
 
+// Around fork(): the forking thread takes the table's lock (waiting for a
+// thread that holds it) so the child never copies it held; both processes
+// release it after. From pthread_atfork handlers only.
+void lock_heap_buckets_for_fork();
+void unlock_heap_buckets_after_fork();
+
 }  // namespace cpprof::capture

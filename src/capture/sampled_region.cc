@@ -294,4 +294,20 @@ uint64_t sampled_region_overhead_bytes() {
   return g_overhead.load(std::memory_order_relaxed) + g_kept_free.load(std::memory_order_relaxed);
 }
 
+void lock_sampled_region_for_fork() {
+  for (Class& c : g_small) {
+    while (c.lock.exchange(true, std::memory_order_acquire)) {
+    }
+  }
+  for (Class& c : g_large) {
+    while (c.lock.exchange(true, std::memory_order_acquire)) {
+    }
+  }
+}
+
+void unlock_sampled_region_after_fork() {
+  for (Class& c : g_small) c.lock.store(false, std::memory_order_release);
+  for (Class& c : g_large) c.lock.store(false, std::memory_order_release);
+}
+
 }  // namespace cpprof::capture

@@ -59,4 +59,10 @@ size_t sampled_usable_size(const void* ptr);
 // given back to the kernel. Relaxed loads; safe anywhere.
 uint64_t sampled_region_overhead_bytes();
 
+// Around fork(): take every size class's lock, so that a child never copies
+// one held by a thread that does not exist there; release them after, in
+// both processes. From pthread_atfork handlers only.
+void lock_sampled_region_for_fork();
+void unlock_sampled_region_after_fork();
+
 }  // namespace cpprof::capture

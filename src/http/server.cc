@@ -1,10 +1,17 @@
 #include "http/server.h"
 
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <mutex>
 
@@ -45,6 +52,54 @@ std::thread default_spawn(std::string /*name*/, std::function<void()> body) {
   return std::thread(std::move(body));
 }
 
+// The ports this process's servers listen on, so that a fork child can find
+// the sockets it inherited (the listener and open connections all have one
+// of these as their local port).
+constexpr int kMaxServers = 16;
+std::atomic<uint16_t> g_ports[kMaxServers];
+
+void remember_port(uint16_t port) {
+  for (std::atomic<uint16_t>& slot : g_ports) {
+    uint16_t empty = 0;
+    if (slot.compare_exchange_strong(empty, port)) return;
+  }
+}
+
+void forget_port(uint16_t port) {
+  for (std::atomic<uint16_t>& slot : g_ports) {
+    uint16_t mine = port;
+    if (slot.compare_exchange_strong(mine, 0)) return;
+  }
+}
+
+// Whether `fd` is a TCP socket whose local port is one of our servers'.
+bool is_our_socket(int fd) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof address;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return false;
+  uint16_t port = 0;
+  if (address.ss_family == AF_INET) {
+    port = ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
+  } else if (address.ss_family == AF_INET6) {
+    port = ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
+  } else {
+    return false;
+  }
+  int type = 0;
+  socklen_t type_length = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) != 0 || type != SOCK_STREAM) {
+    return false;
+  }
+  for (const std::atomic<uint16_t>& slot : g_ports) {
+    if (port != 0 && slot.load(std::memory_order_relaxed) == port) return true;
+  }
+  return false;
+}
+
+// Kept, never destroyed: servers a fork child inherited (their threads are
+// the parent's, so they can be neither joined nor destroyed).
+std::vector<const void*>* g_inherited = nullptr;
+
 }  // namespace
 
 struct Server::Impl {
@@ -58,6 +113,7 @@ struct Server::Impl {
   std::thread worker_thread;
   uint16_t port = 0;
   bool running = false;
+  pid_t owner = 0;  // the process that started it; a fork child inherits it
 
   void stop_locked();
 };
@@ -69,6 +125,8 @@ Server::Server(ServerConfig config, std::shared_ptr<const Registry> registry)
 }
 
 Server::~Server() { stop(); }
+
+bool Server::inherited() const { return impl_->running && impl_->owner != getpid(); }
 
 bool Server::start(std::string* error) {
   std::string ignored;
@@ -97,6 +155,8 @@ bool Server::start(std::string* error) {
     return false;
   }
   impl.port = impl.listener->port();
+  impl.owner = getpid();
+  remember_port(impl.port);
   impl.listener->start();
   auto spawn = impl.config.spawn_thread ? impl.config.spawn_thread : default_spawn;
   ServerState* state = impl.state.get();
@@ -116,6 +176,14 @@ bool Server::start(std::string* error) {
 }
 
 void Server::stop() {
+  if (inherited()) {
+    // In a fork child: leave the parent's server (its sockets were closed
+    // here when the child started, see forget_servers_after_fork).
+    if (g_inherited == nullptr) g_inherited = new std::vector<const void*>;
+    g_inherited->push_back(impl_.release());
+    impl_ = std::make_unique<Impl>();
+    return;
+  }
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->stop_locked();
 }
@@ -147,7 +215,31 @@ void Server::Impl::stop_locked() {
   if (worker_thread.joinable()) worker_thread.join();
   listener.reset();
   state.reset();
+  forget_port(port);
   running = false;
+}
+
+void forget_servers_after_fork() {
+  const int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return;
+  const int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  alignas(8) char entries[4096];
+  long n = 0;
+  while (null >= 0 && (n = syscall(SYS_getdents64, dir, entries, sizeof entries)) > 0) {
+    for (long at = 0; at < n;) {
+      uint16_t record = 0;
+      std::memcpy(&record, entries + at + 16, sizeof record);  // d_reclen
+      const char* name = entries + at + 19;                    // d_name
+      at += record;
+      if (name[0] < '0' || name[0] > '9') continue;
+      const int fd = std::atoi(name);
+      if (fd == dir || fd == null || !is_our_socket(fd)) continue;
+      dup3(null, fd, O_CLOEXEC);  // the fd stays valid (asio's), the socket is gone
+    }
+  }
+  if (null >= 0) close(null);
+  close(dir);
+  for (std::atomic<uint16_t>& slot : g_ports) slot.store(0, std::memory_order_relaxed);
 }
 
 uint16_t Server::port() const { return impl_->port; }

@@ -17,6 +17,8 @@
 //
 // Thread-safety: start() and stop() from one controlling thread, never from
 // a server thread (stop() joins them); the destructor calls stop().
+//
+// fork(): a child does not serve; see forget_servers_after_fork.
 #pragma once
 
 #include <cstdint>
@@ -71,7 +73,17 @@ class Server {
 
  private:
   struct Impl;
+  // Started by another process: this one is a fork child of it.
+  bool inherited() const;
+
   std::unique_ptr<Impl> impl_;
 };
+
+// For a fork child, while only the forking thread runs: closes the
+// child's copies of every server's listening socket and connections (a
+// daemon must not keep the parent's port bound and accepting with nobody
+// serving it, nor hold clients' connections open). The child's Server
+// objects then stop without joining or destroying anything.
+void forget_servers_after_fork();
 
 }  // namespace cpprof::http

@@ -102,6 +102,9 @@ class Symbolizer {
   // lines and inlined frames. Loads it on the first call.
   static bool dwarf_available();
 
+  // The lock every call takes; held across fork() (api/fork_safety.cc).
+  std::mutex& fork_mutex() { return mu_; }
+
  private:
   struct Impl;
   std::mutex mu_;

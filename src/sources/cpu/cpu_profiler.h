@@ -94,6 +94,8 @@ class CpuProfiler {
   int64_t period_ns() const { return period_ns_; }
   CpuStats stats();
 
+  // The profiler's lock; held across fork() (api/fork_safety.cc).
+  std::mutex& fork_mutex() { return mu_; }
 
  private:
   struct Counts {

@@ -175,10 +175,14 @@ UnwindStats UnwindTables::stats() const {
   return s;
 }
 
+std::mutex& process_unwind_tables_mutex() {
+  static std::mutex* mu = new std::mutex;  // never destroyed, as the tables
+  return *mu;
+}
+
 void refresh_process_unwind_tables() {
-  static std::mutex mu;
   static UnwindTables* tables = new UnwindTables;  // never destroyed: handlers may walk at exit
-  std::lock_guard<std::mutex> lock(mu);
+  std::lock_guard<std::mutex> lock(process_unwind_tables_mutex());
   tables->refresh();
 }
 

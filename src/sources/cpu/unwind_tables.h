@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -73,5 +74,9 @@ class UnwindTables {
 // Thread-safe; never for signal handlers. The instance lives as long as
 // the process.
 void refresh_process_unwind_tables();
+
+// The lock refresh_process_unwind_tables takes; held across fork()
+// (api/fork_safety.cc).
+std::mutex& process_unwind_tables_mutex();
 
 }  // namespace cpprof::sources

@@ -285,12 +285,15 @@ void capture_running(ThreadDump* dump, const std::vector<capture::CaptureRequest
   }
 }
 
-std::mutex g_dump_mutex;
-
 }  // namespace
 
+std::mutex& thread_dump_mutex() {
+  static std::mutex* mu = new std::mutex;  // never destroyed: dumps may run at exit
+  return *mu;
+}
+
 ThreadDump dump_threads(const DumpOptions& options) {
-  std::lock_guard<std::mutex> lock(g_dump_mutex);
+  std::lock_guard<std::mutex> lock(thread_dump_mutex());
   ThreadDump dump;
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,9 @@ struct DumpOptions {
 
 // Dumps every thread of the process but cpprof's own.
 ThreadDump dump_threads(const DumpOptions& options = {});
+
+// The lock dump_threads takes; held across fork() (api/fork_safety.cc).
+std::mutex& thread_dump_mutex();
 
 // The words /proc state letters stand for ("running", "sleeping", "disk wait"...).
 std::string thread_state_name(char state);
