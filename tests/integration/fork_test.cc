@@ -24,17 +24,12 @@
 #include "support/eventually.h"
 #include "support/http_client.h"
 #include "support/pprof_tool.h"
+#include "support/preload.h"
 
 namespace cpprof::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-#ifdef CPPROF_SANITIZE
-#define SKIP_PRELOAD() GTEST_SKIP() << "preloading needs the release build (DESIGN.md)"
-#else
-#define SKIP_PRELOAD() (void)0
-#endif
 
 enum class How { kLinked, kPreload };
 
@@ -147,7 +142,7 @@ TEST(Fork, ChildrenOfAProfiledAllocatingHostFinishTheirWorkLinked) {
 }
 
 TEST(Fork, ChildrenOfAProfiledAllocatingHostFinishTheirWorkPreloaded) {
-  SKIP_PRELOAD();
+  SKIP_IF_PRELOAD_IMPOSSIBLE();
   forks_while_allocating_and_profiling(How::kPreload);
 }
 
@@ -182,7 +177,7 @@ TEST(Fork, ADaemonLeavesNoHalfRunningServerBehindLinked) {
 }
 
 TEST(Fork, ADaemonLeavesNoHalfRunningServerBehindPreloaded) {
-  SKIP_PRELOAD();
+  SKIP_IF_PRELOAD_IMPOSSIBLE();
   daemon_leaves_no_half_server(How::kPreload);
 }
 
@@ -197,7 +192,7 @@ uint16_t port_announced_by(ChildProcess& child, int pid) {
 }
 
 TEST(Fork, ADaemonServesOnAPortOfItsOwnWithCpprofChildren) {
-  SKIP_PRELOAD();
+  SKIP_IF_PRELOAD_IMPOSSIBLE();
   ChildProcess host({program(How::kPreload), "daemon"},
                     env_for(How::kPreload, {{"CPPROF_CHILDREN", "1"}}));
   uint16_t port = 0;
@@ -220,13 +215,16 @@ TEST(Fork, ADaemonServesOnAPortOfItsOwnWithCpprofChildren) {
   if (!process_ended(daemon)) kill(daemon, SIGKILL);
 }
 
-// `cpprof run --children ... -- fork_host children K`: the serving lines
-// of the launched process and its K exec'd children, pid -> port.
-std::map<int, uint16_t> run_with_children(ChildProcess& run, int expected) {
+// `cpprof run --children ... -- fork_host children K`: reads the log until
+// `expected` processes announced their servers; pid -> port. Every line
+// read goes to `log` if given.
+std::map<int, uint16_t> run_with_children(ChildProcess& run, size_t expected,
+                                          std::vector<std::string>* log = nullptr) {
   std::map<int, uint16_t> servers;
-  while (static_cast<int>(servers.size()) < expected) {
+  while (servers.size() < expected) {
     std::optional<std::string> line = run.read_line(30s);
     if (!line) break;
+    if (log != nullptr) log->push_back(*line);
     int pid = 0;
     uint16_t port = 0;
     if (parse_serving(*line, &pid, &port)) servers[pid] = port;
@@ -234,8 +232,20 @@ std::map<int, uint16_t> run_with_children(ChildProcess& run, int expected) {
   return servers;
 }
 
+// Ends `fork_host children K` under `run`: every child reaped with status
+// 0, and the launched process exits 0.
+void expect_children_reaped(ChildProcess& run, int children) {
+  run.close_stdin();
+  std::optional<std::string> reaped = run.wait_for_line("reaped ", 60s);
+  ASSERT_TRUE(reaped.has_value());
+  EXPECT_EQ(*reaped, std::to_string(children) + " clean " + std::to_string(children));
+  std::optional<int> status = run.wait(30s);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+}
+
 TEST(Fork, CpprofRunChildrenServeEachOnAPortOfItsOwn) {
-  SKIP_PRELOAD();
+  SKIP_IF_PRELOAD_IMPOSSIBLE();
   ChildProcess run({built_binary("cpprof"), "run", "--http", "127.0.0.1:0", "--children", "--",
                     program(How::kPreload), "children", "3"},
                    {{"CPPROF_LOG", "/dev/stdout"}});
@@ -248,17 +258,11 @@ TEST(Fork, CpprofRunChildrenServeEachOnAPortOfItsOwn) {
     EXPECT_TRUE(port_answers(port)) << "pid " << pid << " port " << port;
   }
   EXPECT_EQ(ports.size(), 4u);
-  run.close_stdin();
-  std::optional<std::string> reaped = run.wait_for_line("reaped ", 60s);
-  ASSERT_TRUE(reaped.has_value());
-  EXPECT_EQ(*reaped, "3 clean 3");
-  std::optional<int> status = run.wait(30s);
-  ASSERT_TRUE(status.has_value());
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  expect_children_reaped(run, 3);
 }
 
 TEST(Fork, APortAlreadyTakenCostsOneLogLineNotTheProgram) {
-  SKIP_PRELOAD();
+  SKIP_IF_PRELOAD_IMPOSSIBLE();
   const int taken = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -273,24 +277,10 @@ TEST(Fork, APortAlreadyTakenCostsOneLogLineNotTheProgram) {
                     "--", program(How::kPreload), "children", "2"},
                    {{"CPPROF_LOG", "/dev/stdout"}});
   std::vector<std::string> log;
-  std::map<int, uint16_t> servers;
-  while (servers.size() < 2) {
-    std::optional<std::string> line = run.read_line(30s);
-    if (!line) break;
-    log.push_back(*line);
-    int pid = 0;
-    uint16_t serving = 0;
-    if (parse_serving(*line, &pid, &serving)) servers[pid] = serving;
-  }
+  const std::map<int, uint16_t> servers = run_with_children(run, 2, &log);
   EXPECT_EQ(servers.size(), 2u);  // the two children, on ports of their own
   EXPECT_EQ(servers.count(run.pid()), 0u);
-  run.close_stdin();
-  std::optional<std::string> reaped = run.wait_for_line("reaped ", 60s);
-  ASSERT_TRUE(reaped.has_value());
-  EXPECT_EQ(*reaped, "2 clean 2");
-  std::optional<int> status = run.wait(30s);
-  ASSERT_TRUE(status.has_value());
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+  expect_children_reaped(run, 2);
   close(taken);
   int not_serving = 0;
   for (const std::string& line : log) not_serving += line.find("not serving") != std::string::npos;

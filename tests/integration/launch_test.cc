@@ -15,20 +15,12 @@
 #include <vector>
 
 #include "support/child_process.h"
+#include "support/preload.h"
 
 namespace cpprof::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-// `cpprof run` preloads libcpprof.so, which an ASan build cannot do into an
-// uninstrumented program.
-#ifdef CPPROF_SANITIZE
-#define SKIP_IF_PRELOAD_IMPOSSIBLE() \
-  GTEST_SKIP() << "preloading needs the release build (DESIGN.md)"
-#else
-#define SKIP_IF_PRELOAD_IMPOSSIBLE() (void)0
-#endif
 
 // The sanitizers cannot link -static: the static test programs exist only
 // in the release build.

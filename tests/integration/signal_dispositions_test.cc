@@ -20,17 +20,12 @@
 #include "support/child_process.h"
 #include "support/http_client.h"
 #include "support/pprof_tool.h"
+#include "support/preload.h"
 
 namespace cpprof::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-#ifdef CPPROF_SANITIZE
-#define SKIP_PRELOAD() GTEST_SKIP() << "preloading needs the release build (DESIGN.md)"
-#else
-#define SKIP_PRELOAD() (void)0
-#endif
 
 std::map<std::string, std::string> preload_env() {
   return {{"LD_PRELOAD", built_library()},
@@ -71,7 +66,7 @@ Dispositions read_dispositions(ChildProcess& child, const std::function<void(uin
 }
 
 TEST(SignalDispositions, LoadingAndServingChangeNone) {
-  SKIP_PRELOAD();
+  SKIP_IF_PRELOAD_IMPOSSIBLE();
   ChildProcess plain({built_binary("signal_host"), "dispositions"});
   const Dispositions without = read_dispositions(plain, [](uint16_t) {});
   ASSERT_FALSE(without.start.empty());
@@ -96,7 +91,7 @@ TEST(SignalDispositions, LoadingAndServingChangeNone) {
 }
 
 TEST(SignalDispositions, AWriteToAClosedSocketStillKillsAHostThatKeepsSigpipeDefault) {
-  SKIP_PRELOAD();
+  SKIP_IF_PRELOAD_IMPOSSIBLE();
   ChildProcess child({built_binary("signal_host"), "sigpipe"}, preload_env());
   std::optional<int> status = child.wait(30s);
   ASSERT_TRUE(status.has_value());
@@ -104,7 +99,7 @@ TEST(SignalDispositions, AWriteToAClosedSocketStillKillsAHostThatKeepsSigpipeDef
 }
 
 TEST(SignalDispositions, AHostThatIgnoresSigpipeGetsEpipe) {
-  SKIP_PRELOAD();
+  SKIP_IF_PRELOAD_IMPOSSIBLE();
   ChildProcess child({built_binary("signal_host"), "sigpipe", "--ignore"}, preload_env());
   bool epipe = false;
   while (auto line = child.read_line(30s)) epipe = epipe || *line == "EPIPE";
@@ -184,7 +179,7 @@ std::string sampling_mode(uint16_t port) {
 }
 
 TEST(SignalDispositions, AHostSigprofHandlerKeepsFiringDuringACpuProfile) {
-  SKIP_PRELOAD();
+  SKIP_IF_PRELOAD_IMPOSSIBLE();
   SigprofHost host(/*now=*/true, "auto");
   ASSERT_TRUE(host.ready());
   const SigprofHost::Counts before = host.count();
@@ -240,17 +235,17 @@ void takeover_during_a_profile(const std::string& cpu_mode) {
 }
 
 TEST(SignalDispositions, AHostSigprofHandlerInstalledDuringATimerProfileTakesSigprofOver) {
-  SKIP_PRELOAD();
+  SKIP_IF_PRELOAD_IMPOSSIBLE();
   takeover_during_a_profile("timer");
 }
 
 TEST(SignalDispositions, AHostSigprofHandlerInstalledDuringAPerfProfileTakesSigprofOver) {
-  SKIP_PRELOAD();
+  SKIP_IF_PRELOAD_IMPOSSIBLE();
   takeover_during_a_profile("perf");
 }
 
 TEST(SignalDispositions, AHostSigprofHandlerInstalledBetweenProfilesGetsNoCpprofSignal) {
-  SKIP_PRELOAD();
+  SKIP_IF_PRELOAD_IMPOSSIBLE();
   SigprofHost host(/*now=*/false, "auto");
   ASSERT_TRUE(host.ready());
   // The first profile leaves cpprof's handler installed on SIGPROF.
