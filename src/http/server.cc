@@ -220,6 +220,10 @@ void Server::Impl::stop_locked() {
 }
 
 void forget_servers_after_fork() {
+  bool any = false;
+  for (const std::atomic<uint16_t>& slot : g_ports)
+    any |= slot.load(std::memory_order_relaxed) != 0;
+  if (!any) return;  // nothing served here: no descriptor to look for
   const int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return;
   const int null = open("/dev/null", O_RDWR | O_CLOEXEC);

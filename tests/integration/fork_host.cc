@@ -1,6 +1,6 @@
 // A host that forks, for fork_test:
 //
-//   fork_host stress N       three threads allocate in a loop; at EOF on
+//   fork_host stress N [T]   T threads (default 3) allocate in a loop; at EOF on
 //                            stdin, fork N times; each child runs a
 //                            malloc-heavy task (and a thread) and exits. Prints
 //                            "forked N clean C hung H failed F", then exits
@@ -103,14 +103,14 @@ int reap(pid_t pid) {
 }
 
 // Returns true in a forked child, which returns from main.
-bool stress(int forks) {
+bool stress(int forks, int threads_allocating) {
   sigset_t usr1;  // blocked in every thread: sigwait takes it at the end
   sigemptyset(&usr1);
   sigaddset(&usr1, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &usr1, nullptr);
   // Not destroyed in a child, where they were never running.
   static auto* threads = new std::vector<std::thread>;
-  for (int i = 0; i < 3; ++i) threads->emplace_back(allocate_forever);
+  for (int i = 0; i < threads_allocating; ++i) threads->emplace_back(allocate_forever);
   std::printf("ready\n");
   std::fflush(stdout);
   wait_for_eof();
@@ -197,14 +197,16 @@ int children(int count, const char* self) {
 
 int run(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
-  if (mode == "stress" && argc > 2) return stress(std::atoi(argv[2])) ? g_child_exit : 0;
+  if (mode == "stress" && argc > 2) {
+    return stress(std::atoi(argv[2]), argc > 3 ? std::atoi(argv[3]) : 3) ? g_child_exit : 0;
+  }
   if (mode == "daemon") return daemonize() ? 0 : 0;
   if (mode == "children" && argc > 2) return children(std::atoi(argv[2]), "/proc/self/exe");
   if (mode == "wait") {
     wait_for_eof();
     return 0;
   }
-  std::fprintf(stderr, "usage: fork_host stress N | daemon | children K | wait\n");
+  std::fprintf(stderr, "usage: fork_host stress N [T] | daemon | children K | wait\n");
   return 2;
 }
 
